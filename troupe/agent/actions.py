@@ -1,0 +1,66 @@
+"""The typed reply an agent's turn produces: a bounded action sequence and its cognitive state.
+
+The schema is built per set of action types (tools add their own) and per bound on actions, and
+every free-text field has a maxLength: grammar-constrained local models then always close their
+JSON, and a verbose model cannot run a turn past max_tokens.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field, create_model
+
+from .state import CognitiveState
+
+BASE_ACTIONS: dict[str, str] = {
+    "TALK": "say something out loud; target = the person you speak to, or empty for everyone present",
+    "THINK": "think privately; nobody hears it",
+    "REACH_OUT": "ask to get in touch with someone; target = their name",
+    "DONE": "you have nothing more to do now; always your last action",
+}
+
+CONTENT_MAX = 300
+TARGET_MAX = 40
+STATE_MAX = 160
+
+
+class CognitiveReply(BaseModel):
+    goals: str = Field(max_length=STATE_MAX)
+    context: str = Field(max_length=STATE_MAX)
+    attention: str = Field(max_length=STATE_MAX)
+    emotions: str = Field(max_length=STATE_MAX)
+
+    def to_state(self) -> CognitiveState:
+        return CognitiveState(**self.model_dump())
+
+
+class ActionReply(BaseModel):
+    """One action; ``type`` is narrowed to the allowed names by :func:`turn_schema`."""
+
+    type: str
+    content: str
+    target: str
+
+
+class TurnReply(BaseModel):
+    actions: list[ActionReply]
+    cognitive_state: CognitiveReply
+
+
+@lru_cache(maxsize=64)
+def turn_schema(action_types: tuple[str, ...], max_actions: int) -> type[TurnReply]:
+    """The reply model for one turn with these action types and at most max_actions actions."""
+    action = create_model(
+        "Action",
+        __base__=ActionReply,
+        type=(Literal[action_types], ...),  # type: ignore[valid-type]
+        content=(str, Field(max_length=CONTENT_MAX)),
+        target=(str, Field(max_length=TARGET_MAX)),
+    )
+    return create_model(  # type: ignore[return-value]
+        "AgentTurn",
+        __base__=TurnReply,
+        actions=(list[action], Field(min_length=1, max_length=max_actions)),  # type: ignore[valid-type]
+    )

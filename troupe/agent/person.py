@@ -1,0 +1,359 @@
+"""TinyPerson: a simulated person with TinyTroupe's API.
+
+An agent is its :class:`AgentState` (plain data) plus three live references that are not state:
+the LLM gateway it thinks with, the environment it is in, and the transcript it prints to. Each
+turn is one LLM call that returns a bounded, typed action sequence and the agent's new cognitive
+state; that state, the people it can reach and what it recalls are rendered into the next prompt.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence
+
+from .. import prompts
+from ..config import Config, SimulationConfig, load_config
+from ..errors import SpecError
+from ..llm import loop
+from ..transcript import Transcript
+from . import memory
+from .actions import BASE_ACTIONS, ActionReply, turn_schema
+from .persona import Persona, load_spec_file, save_spec
+from .render import persona_outline
+from .state import AgentState, Event
+
+if TYPE_CHECKING:
+    from ..llm import ChatResult, LLMGateway
+    from .actions import TurnReply
+
+
+class Environment(Protocol):
+    """What an agent needs from the world it is in."""
+
+    name: str
+    step: int
+    current_datetime: datetime | None
+
+    def record(self, event: Event) -> None: ...
+
+
+class Faculty(Protocol):
+    """A capability that adds action types (a tool) and handles them."""
+
+    actions: dict[str, str]
+
+    async def handle(self, agent: "TinyPerson", action: Event) -> None: ...
+
+
+_REPEAT_MEMORY = 12  # how many recent actions the repetition guard compares against
+
+
+class TinyPerson:
+    """A simulated person. ``TinyPerson("Lisa")`` then ``define``/``listen_and_act`` as in TinyTroupe."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        persona: Persona | dict[str, Any] | None = None,
+        gateway: "LLMGateway | None" = None,
+        config: Config | None = None,
+        transcript: Transcript | bool | None = None,
+        faculties: Sequence[Faculty] = (),
+    ) -> None:
+        if persona is None:
+            if not name:
+                raise ValueError("TinyPerson needs a name or a persona, e.g. TinyPerson('Lisa')")
+            persona = Persona(name=name)
+        elif isinstance(persona, dict):
+            persona = Persona.from_dict(persona)
+        self._persona = persona
+        self.state = AgentState(persona=persona.to_dict())
+        self._gateway = gateway
+        self._config = config
+        self.environment: Environment | None = None
+        self.faculties: list[Faculty] = list(faculties)
+        if isinstance(transcript, Transcript):
+            self.transcript = transcript
+        else:
+            self.transcript = Transcript(self.settings.transcript if transcript is None else transcript)
+
+    # ----- identity and configuration -----
+
+    @property
+    def name(self) -> str:
+        return self._persona.name
+
+    @property
+    def persona(self) -> Persona:
+        return self._persona
+
+    @property
+    def gateway(self) -> "LLMGateway":
+        if self._gateway is None:
+            from ..llm import default_gateway
+
+            self._gateway = default_gateway()
+        return self._gateway
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = self._gateway.config if self._gateway is not None else load_config()
+        return self._config
+
+    @property
+    def settings(self) -> SimulationConfig:
+        return self.config.simulation
+
+    def __repr__(self) -> str:
+        return f"TinyPerson({self.name!r})"
+
+    # ----- persona definition (TinyTroupe's API) -----
+
+    def _set_persona(self, persona: Persona) -> "TinyPerson":
+        self._persona = persona
+        self.state.persona = persona.to_dict()
+        return self
+
+    def define(self, key: str, value: Any, group: str | None = None) -> "TinyPerson":
+        """Set a persona field (``define("age", 28)``) or append to a group (``group="routines"``)."""
+        return self._set_persona(self._persona.defined(key, value, group))
+
+    def define_several(self, group: str, values: Iterable[Any]) -> "TinyPerson":
+        return self._set_persona(self._persona.defined_several(group, values))
+
+    def include_persona_definitions(self, fragment: dict[str, Any]) -> "TinyPerson":
+        """Deep-merge a persona fragment (lists extend, objects merge, scalars replace)."""
+        return self._set_persona(self._persona.merged(fragment))
+
+    def import_fragment(self, path: str | os.PathLike[str]) -> "TinyPerson":
+        """Merge a TinyTroupe ``.fragment.json`` file into this persona."""
+        kind, persona = load_spec_file(path)
+        if kind != "Fragment":
+            raise SpecError(f"{path}: type: expected 'Fragment', got {kind!r}; use TinyPerson.load_specification for whole agents")
+        return self._set_persona(self._persona.merged(persona, source=str(path)))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A persona field by (dotted) name, e.g. ``get("occupation.title")``."""
+        value: Any = self.state.persona
+        for part in key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return default
+            value = value[part]
+        return value
+
+    @classmethod
+    def load_specification(
+        cls, path: str | os.PathLike[str], *, new_agent_name: str | None = None, **kwargs: Any
+    ) -> "TinyPerson":
+        """Create an agent from a TinyTroupe ``.agent.json`` file."""
+        persona = Persona.from_file(path)
+        if new_agent_name:
+            persona = persona.defined("name", new_agent_name)
+        return cls(persona=persona, **kwargs)
+
+    def save_specification(self, path: str | os.PathLike[str]) -> None:
+        save_spec(self._persona, path)
+
+    def minibio(self) -> str:
+        """A one-paragraph description of the person (no LLM call)."""
+        return self._persona.minibio_facts()
+
+    # ----- state -----
+
+    def to_json(self) -> dict[str, Any]:
+        return self.state.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], **kwargs: Any) -> "TinyPerson":
+        state = AgentState.model_validate(data)
+        agent = cls(persona=Persona.from_dict(state.persona), **kwargs)
+        agent.state = state
+        return agent
+
+    # ----- stimuli -----
+
+    def _now(self) -> tuple[int, datetime | None]:
+        env = self.environment
+        return (env.step, env.current_datetime) if env is not None else (0, None)
+
+    def _remember(self, direction: str, type_: str, content: str, source: str = "", target: str = "", call_key: str = "") -> Event:
+        step, when = self._now()
+        event = Event(
+            step=step, time=when, agent=self.name, direction=direction, type=type_,  # type: ignore[arg-type]
+            source=source, target=target, content=content, call_key=call_key,
+        )
+        self.state.episodes.append(event)
+        self.transcript.event(event)
+        if self.environment is not None:
+            self.environment.record(event)
+        return event
+
+    def _stimulus(self, type_: str, content: str, source: "TinyPerson | str | None") -> "TinyPerson":
+        name = source.name if isinstance(source, TinyPerson) else (source or "")
+        self._remember("stimulus", type_, content, source=name)
+        return self
+
+    def listen(self, speech: str, source: "TinyPerson | str | None" = None) -> "TinyPerson":
+        return self._stimulus("CONVERSATION", speech, source)
+
+    def see(self, description: str, source: "TinyPerson | str | None" = None) -> "TinyPerson":
+        return self._stimulus("VISUAL", description, source)
+
+    def socialize(self, social_description: str, source: "TinyPerson | str | None" = None) -> "TinyPerson":
+        return self._stimulus("SOCIAL", social_description, source)
+
+    def think(self, thought: str) -> "TinyPerson":
+        return self._stimulus("THOUGHT", thought, self.name)
+
+    def internalize_goal(self, goal: str) -> "TinyPerson":
+        self.state.cognitive = self.state.cognitive.model_copy(update={"goals": goal})
+        return self._stimulus("INTERNAL_GOAL_FORMULATION", goal, self.name)
+
+    def change_context(self, context: str | Sequence[str]) -> "TinyPerson":
+        text = context if isinstance(context, str) else "; ".join(context)
+        self.state.cognitive = self.state.cognitive.model_copy(update={"context": text})
+        return self._stimulus("CONTEXT", text, "")
+
+    def make_agent_accessible(self, agent: "TinyPerson | str") -> "TinyPerson":
+        name = agent.name if isinstance(agent, TinyPerson) else agent
+        if name != self.name and name not in self.state.accessible:
+            self.state.accessible.append(name)
+        return self
+
+    def make_agent_inaccessible(self, agent: "TinyPerson | str") -> "TinyPerson":
+        name = agent.name if isinstance(agent, TinyPerson) else agent
+        self.state.accessible = [n for n in self.state.accessible if n != name]
+        return self
+
+    def make_all_agents_inaccessible(self) -> "TinyPerson":
+        self.state.accessible = []
+        return self
+
+    # ----- acting -----
+
+    def _action_types(self) -> dict[str, str]:
+        types = dict(BASE_ACTIONS)
+        for faculty in self.faculties:
+            types.update(faculty.actions)
+        done = types.pop("DONE")
+        types["DONE"] = done  # DONE stays last, as the prompt says
+        return types
+
+    def prompt_messages(self, recalled: Sequence[str] = ()) -> list[dict[str, str]]:
+        """The messages of the agent's next turn (also handy to inspect or count tokens)."""
+        settings = self.settings
+        actions = self._action_types()
+        _, when = self._now()
+        system = prompts.render(
+            "agent_system",
+            name=self.name,
+            persona=persona_outline(self.state.persona, settings.persona_max_items),
+            max_actions=settings.max_actions_per_turn,
+            actions=actions,
+        )
+        user = prompts.render(
+            "agent_turn",
+            name=self.name,
+            now=when.strftime("%A %d %B %Y, %H:%M") if when else "",
+            cognitive=self.state.cognitive,
+            accessible=self.state.accessible,
+            recalled=list(recalled),
+            window=memory.episode_window(self.state, settings.episode_prefix, settings.episode_window),
+        )
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    def _recall_query(self) -> str:
+        recent: list[str] = []
+        for event in reversed(self.state.episodes):
+            if event.direction == "action":
+                break
+            recent.append(event.content)
+        return " ".join(reversed(recent))
+
+    def _guard(self, actions: Sequence[ActionReply]) -> list[ActionReply]:
+        """Cut the sequence at DONE and drop actions the agent already took recently."""
+        seen = {
+            (e.type, e.content.strip().lower(), e.target)
+            for e in [e for e in self.state.episodes if e.direction == "action"][-_REPEAT_MEMORY:]
+            if e.type != "DONE"
+        }
+        kept: list[ActionReply] = []
+        for action in actions:
+            if action.type == "DONE":
+                kept.append(action)
+                break
+            signature = (action.type, action.content.strip().lower(), action.target)
+            if signature in seen:
+                continue
+            seen.add(signature)
+            kept.append(action)
+        return kept
+
+    async def adecide(self) -> "ChatResult[TurnReply]":
+        """One LLM call: the agent's next actions and cognitive state, not yet applied."""
+        settings = self.settings
+        recalled = await memory.recall(self.state, self.gateway, self._recall_query(), settings.recall_top_k)
+        schema = turn_schema(tuple(self._action_types()), settings.max_actions_per_turn)
+        return await self.gateway.astructured(self.prompt_messages(recalled), schema, purpose=f"act:{self.name}")
+
+    async def aapply(self, reply: "ChatResult[TurnReply]") -> list[Event]:
+        """Apply a decided turn: record the actions, run faculties, consolidate memory when due.
+
+        Deciding and applying are separate so a world can let agents decide concurrently and
+        still apply their turns in a fixed order, keeping the event log deterministic.
+        """
+        self.state.cognitive = reply.value.cognitive_state.to_state()
+        self.state.turns += 1
+        events: list[Event] = []
+        for action in self._guard(reply.value.actions):
+            event = self._remember("action", action.type, action.content, source=self.name, target=action.target, call_key=reply.key)
+            events.append(event)
+            if action.type == "REACH_OUT" and action.target and self.environment is None:
+                self.make_agent_accessible(action.target)
+            for faculty in self.faculties:
+                if action.type in faculty.actions:
+                    await faculty.handle(self, event)
+        if memory.consolidation_due(self.state, self.settings.consolidate_every):
+            step, _ = self._now()
+            await memory.consolidate(self.state, self.gateway, step)
+        return events
+
+    async def _aturn(self) -> list[Event]:
+        return await self.aapply(await self.adecide())
+
+    async def aact(self, until_done: bool = True, n: int | None = None) -> list[Event]:
+        """Act for n turns, or (until_done) until a turn ends with DONE, at most max_turns_until_done."""
+        turns = n if n is not None else (self.settings.max_turns_until_done if until_done else 1)
+        events: list[Event] = []
+        for _ in range(max(1, turns)):
+            produced = await self._aturn()
+            events.extend(produced)
+            if n is None and (not produced or produced[-1].type == "DONE"):
+                break
+        return events
+
+    def act(self, until_done: bool = True, n: int | None = None, return_actions: bool = False) -> list[Event] | None:
+        events = loop.run_sync(self.aact(until_done=until_done, n=n))
+        return events if return_actions else None
+
+    def listen_and_act(self, speech: str, return_actions: bool = False, **kwargs: Any) -> list[Event] | None:
+        return self.listen(speech, kwargs.pop("source", None)).act(return_actions=return_actions, **kwargs)
+
+    def see_and_act(self, description: str, return_actions: bool = False, **kwargs: Any) -> list[Event] | None:
+        return self.see(description, kwargs.pop("source", None)).act(return_actions=return_actions, **kwargs)
+
+    def think_and_act(self, thought: str, return_actions: bool = False, **kwargs: Any) -> list[Event] | None:
+        return self.think(thought).act(return_actions=return_actions, **kwargs)
+
+    def pretty_current_interactions(self, last_n: int = 20) -> str:
+        """The agent's latest events as transcript text."""
+        from ..transcript import event_lines
+
+        lines: list[str] = []
+        for event in self.state.episodes[-last_n:]:
+            header, quoted = event_lines(event)
+            lines.extend([header, quoted] if quoted else [header])
+        return "\n".join(lines)

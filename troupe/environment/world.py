@@ -1,0 +1,307 @@
+"""TinyWorld: runs agents step by step, routes what they say, keeps a clock.
+
+A step is: fire the interventions whose preconditions hold, let every agent act, deliver what they
+said, advance the clock. Two step modes:
+
+* ``parallel`` (the default): simultaneous moves. Every agent decides on the same snapshot of the
+  world (their LLM calls run concurrently), their turns are applied in the order the agents were
+  added, and what they said is delivered at the end of the step, so nobody hears a message in the
+  step it was spoken.
+* ``sequential``: agents act one after another in a random order drawn from (seed, step); each
+  hears what the ones before it said in the same step.
+
+Either way, a step is a function of the world's state and the LLM's replies: with the call cache
+warm, a rerun reproduces the same state, which is what lets a pipeline cache a world step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Iterable, Literal
+
+from pydantic import BaseModel, Field
+
+from ..agent.person import TinyPerson
+from ..agent.state import AgentState, Event
+from ..config import Config, load_config
+from ..llm import loop
+from ..transcript import Transcript
+from .intervention import Intervention
+
+if TYPE_CHECKING:
+    from ..llm import LLMGateway
+
+StepMode = Literal["parallel", "sequential"]
+
+
+class WorldState(BaseModel):
+    """A world as plain data: enough to restore it exactly, mid-run."""
+
+    kind: str = "TinyWorld"
+    name: str
+    step: int = 0
+    current_datetime: datetime | None = None
+    step_mode: StepMode = "parallel"
+    seed: int = 42
+    broadcast_if_no_target: bool = True
+    agents: list[AgentState] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+    fired_interventions: list[str] = Field(default_factory=list)
+    relations: list[tuple[str, str, str]] = Field(default_factory=list)
+
+
+class TinyWorld:
+    """An environment of agents. ``TinyWorld("Chat Room", [lisa, oscar]).run(4)``."""
+
+    kind = "TinyWorld"
+
+    def __init__(
+        self,
+        name: str = "A TinyWorld",
+        agents: Iterable[TinyPerson] = (),
+        initial_datetime: datetime | None = None,
+        broadcast_if_no_target: bool = True,
+        *,
+        step_mode: StepMode | None = None,
+        seed: int | None = None,
+        gateway: "LLMGateway | None" = None,
+        config: Config | None = None,
+        transcript: Transcript | bool | None = None,
+    ) -> None:
+        self.config = config or (gateway.config if gateway is not None else load_config())
+        settings = self.config.simulation
+        self.state = WorldState(
+            kind=self.kind,
+            name=name,
+            current_datetime=initial_datetime,
+            step_mode=step_mode or settings.step_mode,
+            seed=settings.seed if seed is None else seed,
+            broadcast_if_no_target=broadcast_if_no_target,
+        )
+        self.gateway = gateway
+        if isinstance(transcript, Transcript):
+            self.transcript = transcript
+        else:
+            self.transcript = Transcript(settings.transcript if transcript is None else transcript)
+        self.agents: list[TinyPerson] = []
+        self.interventions: list[Intervention] = []
+        self.add_agents(agents)
+
+    # ----- the Environment protocol agents use -----
+
+    @property
+    def name(self) -> str:
+        return self.state.name
+
+    @property
+    def step(self) -> int:
+        return self.state.step
+
+    @property
+    def current_datetime(self) -> datetime | None:
+        return self.state.current_datetime
+
+    def record(self, event: Event) -> None:
+        self.state.events.append(event)
+
+    # ----- membership -----
+
+    def add_agent(self, agent: TinyPerson) -> "TinyWorld":
+        if any(a.name == agent.name for a in self.agents):
+            raise ValueError(f"{self.name}: an agent named {agent.name!r} is already here; give each agent a unique name")
+        if agent.environment is not None and agent.environment is not self:
+            raise ValueError(f"{agent.name} is already in {agent.environment.name}; remove it there first")
+        agent.environment = self
+        agent.transcript = self.transcript
+        if self.gateway is not None and agent._gateway is None:
+            agent._gateway = self.gateway
+        self.agents.append(agent)
+        return self
+
+    def add_agents(self, agents: Iterable[TinyPerson]) -> "TinyWorld":
+        for agent in agents:
+            self.add_agent(agent)
+        return self
+
+    def remove_agent(self, agent: TinyPerson | str) -> "TinyWorld":
+        name = agent.name if isinstance(agent, TinyPerson) else agent
+        for other in self.agents:
+            other.make_agent_inaccessible(name)
+            if other.name == name:
+                other.environment = None
+        self.agents = [a for a in self.agents if a.name != name]
+        return self
+
+    def get_agent_by_name(self, name: str) -> TinyPerson | None:
+        return next((a for a in self.agents if a.name == name), None)
+
+    def make_everyone_accessible(self) -> "TinyWorld":
+        for agent in self.agents:
+            for other in self.agents:
+                agent.make_agent_accessible(other)
+        return self
+
+    def add_intervention(self, intervention: Intervention) -> "TinyWorld":
+        self.interventions.append(intervention)
+        return self
+
+    # ----- broadcasts -----
+
+    def broadcast(self, speech: str, source: TinyPerson | str | None = None) -> "TinyWorld":
+        for agent in self.agents:
+            if agent is not source:
+                agent.listen(speech, source)
+        return self
+
+    def broadcast_thought(self, thought: str) -> "TinyWorld":
+        for agent in self.agents:
+            agent.think(thought)
+        return self
+
+    def broadcast_internal_goal(self, goal: str) -> "TinyWorld":
+        for agent in self.agents:
+            agent.internalize_goal(goal)
+        return self
+
+    def broadcast_context_change(self, context: str | list[str]) -> "TinyWorld":
+        for agent in self.agents:
+            agent.change_context(context)
+        return self
+
+    # ----- who can reach whom (TinySocialNetwork narrows these) -----
+
+    def can_reach(self, source: TinyPerson, target: TinyPerson) -> bool:
+        return source is not target
+
+    def audience(self, source: TinyPerson) -> list[TinyPerson]:
+        return [a for a in self.agents if self.can_reach(source, a)]
+
+    def _before_step(self) -> None:
+        """Hook run before agents act (the social network refreshes accessibility here)."""
+
+    # ----- running -----
+
+    def run(self, steps: int, timedelta_per_step: timedelta | None = None, return_actions: bool = False) -> list[list[Event]] | None:
+        """Run steps; with timedelta_per_step the clock advances by that much per step."""
+        actions = loop.run_sync(self.arun(steps, timedelta_per_step))
+        return actions if return_actions else None
+
+    async def arun(self, steps: int, timedelta_per_step: timedelta | None = None) -> list[list[Event]]:
+        return [await self.astep(timedelta_per_step, total=steps, index=i + 1) for i in range(steps)]
+
+    def run_minutes(self, minutes: int) -> None:
+        self.run(minutes, timedelta(minutes=1))
+
+    def run_hours(self, hours: int) -> None:
+        self.run(hours, timedelta(hours=1))
+
+    def run_days(self, days: int) -> None:
+        self.run(days, timedelta(days=1))
+
+    def skip(self, steps: int, timedelta_per_step: timedelta | None = None) -> "TinyWorld":
+        """Advance the step counter and clock without anyone acting."""
+        for _ in range(steps):
+            self.state.step += 1
+            self._tick(timedelta_per_step)
+        return self
+
+    def _tick(self, delta: timedelta | None) -> None:
+        if delta is None:
+            return
+        base = self.state.current_datetime or datetime(2025, 1, 1, 9, 0)
+        self.state.current_datetime = base + delta
+
+    def _order(self) -> list[TinyPerson]:
+        if self.state.step_mode == "parallel":
+            return list(self.agents)
+        order = list(self.agents)
+        random.Random(f"{self.state.seed}:{self.state.step}").shuffle(order)
+        return order
+
+    async def astep(self, timedelta_per_step: timedelta | None = None, *, total: int = 1, index: int = 1) -> list[Event]:
+        """One step: interventions, agents' turns, deliveries, clock."""
+        self.state.step += 1
+        self.transcript.banner(self.name, index, total)
+        await self._interventions()
+        self._before_step()
+        actions: list[Event] = []
+        pending: list[tuple[TinyPerson, Event]] = []
+        parallel = self.state.step_mode == "parallel"
+        active = self._order()
+        for _ in range(max(1, self.config.simulation.max_turns_until_done)):
+            if not active:
+                break
+            if parallel:
+                replies = await asyncio.gather(*(agent.adecide() for agent in active))
+                turns = [(agent, await agent.aapply(reply)) for agent, reply in zip(active, replies)]
+                pending.extend((agent, event) for agent, events in turns for event in events)
+            else:
+                turns = []
+                for agent in active:
+                    events = await agent.aapply(await agent.adecide())
+                    turns.append((agent, events))
+                    for event in events:
+                        self._deliver(agent, event)
+            actions.extend(event for _, events in turns for event in events)
+            active = [agent for agent, events in turns if events and events[-1].type != "DONE"]
+        for agent, event in pending:
+            self._deliver(agent, event)
+        self._tick(timedelta_per_step)
+        return actions
+
+    def _deliver(self, source: TinyPerson, event: Event) -> None:
+        """Route an action: TALK to its target (or everyone), REACH_OUT connects two agents."""
+        if event.type == "TALK":
+            target = self.get_agent_by_name(event.target) if event.target else None
+            if target is not None:
+                if self.can_reach(source, target):
+                    target.listen(event.content, source)
+                else:
+                    source.socialize(f"{event.target} cannot hear you: you are not connected.", self.name)
+            elif not event.target or self.state.broadcast_if_no_target:
+                for listener in self.audience(source):
+                    listener.listen(event.content, source)
+        elif event.type == "REACH_OUT":
+            target = self.get_agent_by_name(event.target)
+            if target is None or not self.can_reach(source, target):
+                source.socialize(f"{event.target} could not be reached.", self.name)
+                return
+            source.make_agent_accessible(target)
+            target.make_agent_accessible(source)
+            source.socialize(f"{target.name} was reached and is now available to talk.", self.name)
+            target.socialize(f"{source.name} reached out to you and is now available to talk.", self.name)
+
+    async def _interventions(self) -> None:
+        for intervention in self.interventions:
+            if intervention.name in self.state.fired_interventions and not intervention.repeat:
+                continue
+            if await intervention.aholds(self):
+                await asyncio.to_thread(intervention.apply, self)
+                if intervention.name not in self.state.fired_interventions:
+                    self.state.fired_interventions.append(intervention.name)
+                self.transcript.note(f"Intervention {intervention.name!r} fired at step {self.step}.")
+
+    # ----- state -----
+
+    def to_json(self) -> dict[str, Any]:
+        self.state.agents = [agent.state for agent in self.agents]
+        return self.state.model_dump(mode="json")
+
+    @classmethod
+    def from_json(
+        cls,
+        data: dict[str, Any],
+        *,
+        gateway: "LLMGateway | None" = None,
+        config: Config | None = None,
+        transcript: Transcript | bool | None = None,
+    ) -> "TinyWorld":
+        state = WorldState.model_validate(data)
+        world = cls(state.name, gateway=gateway, config=config, transcript=transcript)
+        agents = [TinyPerson.from_json(a.model_dump(mode="json"), gateway=gateway, config=world.config) for a in state.agents]
+        world.state = state
+        world.agents = []
+        world.add_agents(agents)
+        return world

@@ -1,0 +1,69 @@
+"""Example personas, fragments and populations shipped with troupe.
+
+They are TinyTroupe's own sample files (MIT licence, see ``LICENSE-data`` beside them), copied byte
+for byte so troupe can prove it reads TinyTroupe's format as it is, and so users have ready-made
+people to simulate without writing a persona first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, get_args
+
+from ..errors import SpecError
+
+ExampleKind = Literal["agents", "fragments", "populations"]
+
+EXAMPLES_DIR: Path = Path(__file__).resolve().parent
+
+# File name patterns per kind: a short name ("Lisa") is tried with these suffixes in order.
+_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "agents": (".agent.json",),
+    "fragments": (".fragment.json", ".agent.fragment.json"),
+    "populations": (".json",),
+}
+_GLOBS: dict[str, str] = {
+    "agents": "*.agent.json",
+    "fragments": "*.fragment.json",
+    "populations": "*.json",
+}
+
+
+def _check_kind(kind: str) -> None:
+    """Reject an unknown kind with the list of valid ones (a typo should not look like 'no files')."""
+    if kind not in get_args(ExampleKind):
+        raise SpecError(
+            f"examples: kind: expected one of {', '.join(get_args(ExampleKind))}, got {kind!r}; "
+            "use one of those"
+        )
+
+
+def _short_name(kind: str, path: Path) -> str:
+    """The name a user would type for ``path`` (its file name without the kind's suffix)."""
+    for suffix in sorted(_SUFFIXES[kind], key=len, reverse=True):
+        if path.name.endswith(suffix):
+            return path.name[: -len(suffix)]
+    return path.name
+
+
+def list_examples(kind: ExampleKind) -> list[Path]:
+    """All shipped example files of one kind, sorted by file name."""
+    _check_kind(kind)
+    return sorted((EXAMPLES_DIR / kind).glob(_GLOBS[kind]), key=lambda p: p.name)
+
+
+def example_path(kind: ExampleKind, name: str) -> Path:
+    """Path of one shipped example, by file name ("Lisa.agent.json") or short name ("Lisa")."""
+    _check_kind(kind)
+    folder = EXAMPLES_DIR / kind
+    for candidate in (name, *(name + suffix for suffix in _SUFFIXES[kind])):
+        path = folder / candidate
+        if path.is_file():
+            return path
+    available = ", ".join(_short_name(kind, p) for p in list_examples(kind)) or "none"
+    raise SpecError(
+        f"examples/{kind}: name: no example named {name!r}; choose one of: {available}"
+    )
+
+
+__all__ = ["EXAMPLES_DIR", "ExampleKind", "example_path", "list_examples"]

@@ -1,0 +1,428 @@
+"""The LLM gateway: every model call in troupe goes through here.
+
+One async core on the official ``openai`` client serves OpenAI, Azure OpenAI, the embedded local
+model and any OpenAI-compatible server (vLLM, Ollama, llama.cpp) through ``base_url``. On the way
+it looks up the content-addressed call cache, shares one limiter per endpoint with every other
+caller in the process, retries transient faults, validates structured replies (with one repair
+round), and records tokens, latency and cost per call. Sync wrappers make it usable from plain
+code and notebooks; the async methods serve code that runs many calls at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Generic, Sequence, TypeVar
+
+import openai
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from ..cache import CallCache, FileCallCache, NullCache, cache_key
+from ..config import Config, api_key, load_config
+from . import loop
+from .errors import (
+    LLMAuthError,
+    LLMBadRequest,
+    LLMError,
+    LLMRefusal,
+    LLMStructuredOutputError,
+    LLMTruncated,
+    LLMUnavailable,
+)
+from .limiter import EndpointLimiter
+from .structured import repair_message, resolve_mode, response_format, schema_instruction, schema_of, validate
+from .types import CallRecord, ChatRequest, Message, RawResponse, Usage
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+_TRANSIENT = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError)
+_MAX_RETRY_AFTER_S = 60.0
+
+
+@dataclass(frozen=True)
+class ChatResult(Generic[T]):
+    """A reply: its parsed value, raw text, the cache key of the call that produced it, and whether it was cached."""
+
+    value: T
+    text: str
+    key: str
+    cache_hit: bool
+
+
+class Ledger:
+    """The calls made through one gateway, for progress displays and the ``llm_calls`` dataset."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.records: list[CallRecord] = []
+
+    def add(self, record: CallRecord) -> None:
+        with self._lock:
+            self.records.append(record)
+
+    def totals(self) -> dict[str, float]:
+        with self._lock:
+            records = list(self.records)
+        return {
+            "calls": sum(1 for r in records if not r.cache_hit),
+            "cache_hits": sum(1 for r in records if r.cache_hit),
+            "prompt_tokens": sum(r.prompt_tokens for r in records if not r.cache_hit),
+            "completion_tokens": sum(r.completion_tokens for r in records if not r.cache_hit),
+            "cost_usd": sum(r.cost_usd for r in records),
+        }
+
+
+@dataclass
+class _Endpoint:
+    client: openai.AsyncOpenAI
+    limiter: EndpointLimiter
+    secret: str | None
+    label: str
+
+
+# One client and limiter per endpoint, shared by every gateway in the process: limits are a
+# property of the endpoint, not of whoever calls it. Only touched on the background loop.
+_endpoints: dict[tuple[Any, ...], _Endpoint] = {}
+
+
+def _fingerprint(secret: str | None) -> str:
+    """Tells keys apart without keeping them in the endpoint table."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16] if secret else ""
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    header = response.headers.get("retry-after") if response is not None else None
+    try:
+        return min(float(header), _MAX_RETRY_AFTER_S) if header is not None else None
+    except ValueError:
+        return None
+
+
+def _wait(state: RetryCallState) -> float:
+    backoff = wait_random_exponential(multiplier=0.5, max=20)(state)
+    exc = state.outcome.exception() if state.outcome else None
+    hinted = _retry_after(exc) if exc is not None else None
+    return max(hinted, backoff * 0.25) if hinted is not None else backoff
+
+
+class LLMGateway:
+    """Calls the configured LLM endpoint through the cache, the limiter and retries."""
+
+    def __init__(self, config: Config | None = None, *, cache: CallCache | None = None) -> None:
+        self.config = config or load_config()
+        llm = self.config.llm
+        if cache is None:
+            cache = FileCallCache(self.config.cache.dir) if self.config.cache.enabled else NullCache()
+        self.cache = cache
+        self.ledger = Ledger()
+        self.mode = resolve_mode(llm.structured_output, llm.api_type)
+        self._in_flight: dict[str, asyncio.Future[RawResponse]] = {}
+
+    # ----- public sync API (notebooks, scripts) -----
+
+    def complete(self, messages: Sequence[Message], **params: Any) -> ChatResult[str]:
+        """A text reply to messages."""
+        return loop.run_sync(self._acomplete(list(messages), **params))
+
+    def structured(self, messages: Sequence[Message], schema: type[M], **params: Any) -> ChatResult[M]:
+        """A reply parsed into schema (a pydantic model), repaired once if invalid."""
+        return loop.run_sync(self._astructured(list(messages), schema, **params))
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return loop.run_sync(self._aembed(list(texts)))
+
+    # ----- public async API -----
+
+    async def acomplete(self, messages: Sequence[Message], **params: Any) -> ChatResult[str]:
+        return await loop.run_async(self._acomplete(list(messages), **params))
+
+    async def astructured(self, messages: Sequence[Message], schema: type[M], **params: Any) -> ChatResult[M]:
+        return await loop.run_async(self._astructured(list(messages), schema, **params))
+
+    async def aembed(self, texts: Sequence[str]) -> list[list[float]]:
+        return await loop.run_async(self._aembed(list(texts)))
+
+    # ----- core (runs on the background loop) -----
+
+    def _request(self, messages: list[Message], **params: Any) -> ChatRequest:
+        llm = self.config.llm
+        return ChatRequest(
+            model=params.pop("model", None) or llm.model,
+            messages=messages,
+            temperature=params.pop("temperature", llm.temperature),
+            max_tokens=params.pop("max_tokens", llm.max_tokens),
+            seed=params.pop("seed", llm.seed),
+            sample=params.pop("sample", 0),
+            **params,
+        )
+
+    async def _acomplete(self, messages: list[Message], purpose: str = "", **params: Any) -> ChatResult[str]:
+        request = self._request(messages, **params)
+        raw, key, hit = await self._araw(request, purpose)
+        return ChatResult(raw.text, raw.text, key, hit)
+
+    async def _astructured(
+        self, messages: list[Message], schema: type[M], purpose: str = "", **params: Any
+    ) -> ChatResult[M]:
+        json_schema = schema_of(schema)
+        if self.mode == "json_object":
+            messages = [*messages, {"role": "system", "content": schema_instruction(json_schema)}]
+        request = self._request(messages, response_schema=json_schema, schema_name=schema.__name__, **params)
+        raw, key, hit = await self._araw(request, purpose)
+        parsed, problems = validate(schema, raw.text)
+        if parsed is not None:
+            return ChatResult(parsed, raw.text, key, hit)  # type: ignore[arg-type]
+        repair = request.model_copy(
+            update={
+                "messages": [
+                    *request.messages,
+                    {"role": "assistant", "content": raw.text},
+                    {"role": "user", "content": repair_message(problems or "")},
+                ]
+            }
+        )
+        raw2, key2, hit2 = await self._araw(repair, purpose + ":repair" if purpose else "repair")
+        parsed, problems2 = validate(schema, raw2.text)
+        if parsed is not None:
+            return ChatResult(parsed, raw2.text, key2, hit2)  # type: ignore[arg-type]
+        # Neither reply is usable: forget both so a rerun asks again instead of replaying the failure.
+        self.cache.delete(key)
+        self.cache.delete(key2)
+        raise LLMStructuredOutputError(
+            f"{schema.__name__}: the model's reply did not match the schema after one repair round "
+            f"({problems2}); use a stronger model or set [llm] structured_output to a mode the server supports"
+        )
+
+    async def _araw(self, request: ChatRequest, purpose: str) -> tuple[RawResponse, str, bool]:
+        """One raw reply, from the cache, an identical call already in flight, or the endpoint."""
+        key = cache_key(request.model_dump(mode="json"))
+        started = time.perf_counter()
+        cached = self.cache.get(key)
+        if cached is not None:
+            raw = RawResponse.model_validate(cached)
+            self._record(key, request, raw, started, cache_hit=True, attempts=0, purpose=purpose)
+            return raw, key, True
+        pending = self._in_flight.get(key)
+        if pending is not None:  # single flight: an identical request is never paid twice
+            raw = await asyncio.shield(pending)
+            self._record(key, request, raw, started, cache_hit=True, attempts=0, purpose=purpose)
+            return raw, key, True
+        future: asyncio.Future[RawResponse] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            raw, attempts = await self._call(request)
+            self.cache.put(key, raw.model_dump(mode="json"))
+            future.set_result(raw)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._in_flight[key]
+        self._record(key, request, raw, started, cache_hit=False, attempts=attempts, purpose=purpose)
+        return raw, key, False
+
+    def _record(
+        self, key: str, request: ChatRequest, raw: RawResponse, started: float, *, cache_hit: bool, attempts: int, purpose: str
+    ) -> None:
+        llm = self.config.llm
+        usage = raw.usage
+        cost = 0.0 if cache_hit else (
+            usage.prompt_tokens * llm.price_prompt_per_1m + usage.completion_tokens * llm.price_completion_per_1m
+        ) / 1_000_000
+        self.ledger.add(
+            CallRecord(
+                key=key,
+                model=request.model,
+                purpose=purpose,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                latency_s=time.perf_counter() - started,
+                cost_usd=cost,
+                cache_hit=cache_hit,
+                finish_reason=raw.finish_reason,
+                attempts=attempts,
+            )
+        )
+
+    async def _endpoint(self) -> _Endpoint:
+        llm = self.config.llm
+        # Gateways configured alike share one client and limiter; different limits get their own.
+        identity = (
+            llm.api_type, llm.base_url, llm.api_version, self.config.local.host, self.config.local.port,
+            llm.max_concurrency, llm.rpm, llm.tpm, llm.timeout_s, _fingerprint(api_key(llm)),
+        )
+        endpoint = _endpoints.get(identity)
+        if endpoint is None:
+            endpoint = await self._open_endpoint()
+            endpoint = _endpoints.setdefault(identity, endpoint)
+        return endpoint
+
+    async def _open_endpoint(self) -> _Endpoint:
+        llm = self.config.llm
+        limiter = EndpointLimiter(llm.max_concurrency, llm.rpm, llm.tpm)
+        common: dict[str, Any] = {"timeout": llm.timeout_s, "max_retries": 0}
+        secret = api_key(llm)
+        if llm.api_type == "local":
+            from ..local_model import ensure_server  # the embedded model server, started on demand
+
+            base_url = llm.base_url or await asyncio.to_thread(ensure_server, self.config.local)
+            client = openai.AsyncOpenAI(base_url=base_url, api_key="local", **common)
+            return _Endpoint(client, limiter, None, f"embedded model at {base_url}")
+        if llm.api_type == "azure":
+            endpoint = llm.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT", "")
+            if not endpoint or not secret:
+                raise LLMAuthError(
+                    "api_type = azure needs AZURE_OPENAI_ENDPOINT (or [llm] base_url) and AZURE_OPENAI_KEY "
+                    "in the environment; export them, or set [llm] api_type = local"
+                )
+            client = openai.AsyncAzureOpenAI(
+                azure_endpoint=endpoint, api_key=secret, api_version=llm.api_version, **common
+            )
+            return _Endpoint(client, limiter, secret, f"Azure OpenAI at {endpoint}")
+        if not secret and not llm.base_url:
+            raise LLMAuthError(
+                "api_type = openai needs OPENAI_API_KEY in the environment; export it, point [llm] base_url "
+                "at an OpenAI-compatible server, or set [llm] api_type = local"
+            )
+        client = openai.AsyncOpenAI(base_url=llm.base_url or None, api_key=secret or "unused", **common)
+        return _Endpoint(client, limiter, secret, f"OpenAI-compatible endpoint at {client.base_url}")
+
+    def _retrying(self) -> AsyncRetrying:
+        """Exponential back-off with jitter on transient faults, honouring Retry-After."""
+        return AsyncRetrying(
+            stop=stop_after_attempt(self.config.llm.max_attempts),
+            wait=_wait,
+            retry=retry_if_exception(lambda e: isinstance(e, _TRANSIENT)),
+            reraise=True,
+        )
+
+    async def _call(self, request: ChatRequest) -> tuple[RawResponse, int]:
+        """Call the endpoint with retries on transient faults; raise a typed error otherwise."""
+        endpoint = await self._endpoint()
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": request.messages,
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "seed": request.seed + request.sample,
+        }
+        if request.response_schema is not None:
+            body["response_format"] = response_format(self.mode, request.schema_name or "reply", request.response_schema)
+        estimate = len(json.dumps(request.messages)) // 4 + request.max_tokens
+        attempts = 0
+        try:
+            async for attempt in self._retrying():
+                with attempt:
+                    attempts += 1
+                    async with endpoint.limiter.slot(estimate):
+                        try:
+                            completion = await endpoint.client.chat.completions.create(**body)
+                        except openai.RateLimitError:
+                            await endpoint.limiter.on_rate_limited()
+                            raise
+                    await endpoint.limiter.on_success()
+        except _TRANSIENT as exc:
+            raise LLMUnavailable(
+                f"{endpoint.label}: {self._describe(exc, endpoint)} persisted through {attempts} attempts; "
+                "retry later, or raise [llm] max_attempts / timeout_s"
+            ) from None
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise LLMAuthError(
+                f"{endpoint.label}: {self._describe(exc, endpoint)}; check the API key in the environment"
+            ) from None
+        except openai.APIStatusError as exc:
+            raise LLMBadRequest(
+                f"{endpoint.label}: {self._describe(exc, endpoint)}; check [llm] model and the request parameters"
+            ) from None
+        raw = self._raw(completion, endpoint)
+        endpoint.limiter.settle_tokens(estimate, raw.usage.prompt_tokens + raw.usage.completion_tokens)
+        return raw, attempts
+
+    def _raw(self, completion: Any, endpoint: _Endpoint) -> RawResponse:
+        if not completion.choices:
+            raise LLMUnavailable(f"{endpoint.label}: the reply had no choices; retry later")
+        choice = completion.choices[0]
+        message = choice.message
+        if getattr(message, "refusal", None) or choice.finish_reason == "content_filter":
+            raise LLMRefusal(
+                f"{endpoint.label}: the model refused ({message.refusal or 'content filter'}); rephrase the stimulus"
+            )
+        if choice.finish_reason == "length":
+            raise LLMTruncated(
+                f"{endpoint.label}: the reply was cut off at max_tokens={self.config.llm.max_tokens}; raise [llm] max_tokens"
+            )
+        if not message.content:
+            raise LLMError(f"{endpoint.label}: the reply was empty; retry, or use another model")
+        usage = completion.usage
+        return RawResponse(
+            text=message.content,
+            finish_reason=choice.finish_reason or "stop",
+            usage=Usage(
+                prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            ),
+            model=completion.model or "",
+        )
+
+    @staticmethod
+    def _describe(exc: BaseException, endpoint: _Endpoint) -> str:
+        """The error in one line, with the API key scrubbed (providers echo parts of it back)."""
+        status = getattr(exc, "status_code", None)
+        text = str(getattr(exc, "message", None) or exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if endpoint.secret:
+            text = text.replace(endpoint.secret, "***")
+        return f"HTTP {status}: {text}" if status else f"{type(exc).__name__}: {text}"
+
+    async def _aembed(self, texts: list[str]) -> list[list[float]]:
+        """Embeddings, cached per text by content; misses go out in one request."""
+        model = self.config.llm.embedding_model
+        keys = [cache_key({"embedding_model": model, "input": text}) for text in texts]
+        vectors: dict[str, list[float]] = {}
+        for key in set(keys):
+            hit = self.cache.get(key)
+            if hit is not None:
+                vectors[key] = hit["embedding"]
+        missing = list(dict.fromkeys(k for k in keys if k not in vectors))
+        if missing:
+            endpoint = await self._endpoint()
+            inputs = [texts[keys.index(k)] for k in missing]
+            try:
+                async for attempt in self._retrying():
+                    with attempt:
+                        async with endpoint.limiter.slot(sum(len(t) for t in inputs) // 4):
+                            reply = await endpoint.client.embeddings.create(model=model, input=inputs)
+            except openai.APIError as exc:
+                raise LLMUnavailable(f"{endpoint.label}: embeddings failed ({self._describe(exc, endpoint)})") from None
+            for key, item in zip(missing, sorted(reply.data, key=lambda d: d.index)):
+                vectors[key] = list(item.embedding)
+                self.cache.put(key, {"embedding": vectors[key]})
+        return [vectors[k] for k in keys]
+
+
+_default: LLMGateway | None = None
+_default_lock = threading.Lock()
+
+
+def default_gateway() -> LLMGateway:
+    """The gateway agents use when none is given, built from the configuration on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = LLMGateway()
+        return _default
+
+
+def set_default_gateway(gateway: LLMGateway | None) -> None:
+    """Make gateway the default (None: rebuild from the configuration on next use)."""
+    global _default
+    with _default_lock:
+        _default = gateway

@@ -1,0 +1,93 @@
+"""Structured output: turning a pydantic model into what each backend accepts.
+
+Backends differ. OpenAI and Azure take ``{"type": "json_schema", ...}``; llama.cpp's server
+answers HTTP 500 to that form but takes ``{"type": "json_object", "schema": ...}`` and then
+constrains decoding with a grammar; other servers only know plain JSON mode, where the schema has
+to travel in the prompt. The mode is chosen per endpoint (``[llm] structured_output``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+StructuredMode = Literal["json_schema", "json_object_schema", "json_object"]
+
+
+def resolve_mode(configured: str, api_type: str) -> StructuredMode:
+    if configured != "auto":
+        return configured  # type: ignore[return-value]
+    return "json_object_schema" if api_type == "local" else "json_schema"
+
+
+def schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
+def _strict(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenAI's strict form (every property required, no extras), or None if the schema has optional fields."""
+    strict = copy.deepcopy(schema)
+    nodes = [strict, *strict.get("$defs", {}).values()]
+    while nodes:
+        node = nodes.pop()
+        if not isinstance(node, dict):
+            continue
+        if node.get("type") == "object" and "properties" in node:
+            if set(node.get("required", [])) != set(node["properties"]):
+                return None
+            node["additionalProperties"] = False
+        for key in ("properties",):
+            nodes.extend(node.get(key, {}).values())
+        for key in ("items",):
+            if isinstance(node.get(key), dict):
+                nodes.append(node[key])
+        for key in ("anyOf", "oneOf", "allOf"):
+            nodes.extend(node.get(key, []))
+    return strict
+
+
+def response_format(mode: StructuredMode, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    if mode == "json_schema":
+        strict = _strict(schema)
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": name[:64], "schema": strict or schema, "strict": strict is not None},
+        }
+    if mode == "json_object_schema":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_object"}
+
+
+def schema_instruction(schema: dict[str, Any]) -> str:
+    """The system note that carries the schema in plain JSON mode."""
+    return "Reply with one JSON object that follows this JSON schema exactly:\n" + json.dumps(schema, separators=(",", ":"))
+
+
+def validate(model: type[BaseModel], text: str) -> tuple[BaseModel | None, str | None]:
+    """The parsed reply, or the validation error in a form the model can act on."""
+    try:
+        return model.model_validate_json(_strip_fences(text)), None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()[:8]
+        )
+        return None, problems
+
+
+def repair_message(problems: str) -> str:
+    return (
+        "Your previous reply was not valid for the required JSON schema: "
+        f"{problems}. Reply again with only the corrected JSON object."
+    )
+
+
+def _strip_fences(text: str) -> str:
+    """Accept a JSON reply wrapped in a Markdown code fence, which some servers add in JSON mode."""
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
+        stripped = stripped.rsplit("```", 1)[0]
+    return stripped
