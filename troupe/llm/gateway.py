@@ -235,7 +235,8 @@ class LLMGateway:
     ) -> None:
         llm = self.config.llm
         usage = raw.usage
-        cost = 0.0 if cache_hit else (
+        free = cache_hit or llm.api_type == "local"  # a cached reply costs nothing; the embedded model is free
+        cost = 0.0 if free else (
             usage.prompt_tokens * llm.price_prompt_per_1m + usage.completion_tokens * llm.price_completion_per_1m
         ) / 1_000_000
         self.ledger.add(
@@ -403,9 +404,17 @@ class LLMGateway:
             except openai.APIError as exc:
                 raise LLMUnavailable(f"{endpoint.label}: embeddings failed ({self._describe(exc, endpoint)})") from None
             for key, item in zip(missing, sorted(reply.data, key=lambda d: d.index)):
-                vectors[key] = list(item.embedding)
+                vectors[key] = _pooled(item.embedding)
                 self.cache.put(key, {"embedding": vectors[key]})
         return [vectors[k] for k in keys]
+
+
+def _pooled(embedding: Any) -> list[float]:
+    """One vector per text: llama.cpp's server without pooling returns one per token, so average them."""
+    if embedding and isinstance(embedding[0], list):
+        width = len(embedding[0])
+        return [sum(row[i] for row in embedding) / len(embedding) for i in range(width)]
+    return [float(x) for x in embedding]
 
 
 _default: LLMGateway | None = None
