@@ -367,9 +367,12 @@ class _Handler(BaseHTTPRequestHandler):
             fake._arrive()
             try:
                 headers = {name.lower(): value for name, value in self.headers.items()}
-                self._send(fake._answer_chat(body, headers, match["deployment"]))
+                reply = fake._answer_chat(body, headers, match["deployment"])
             finally:
+                # Leave before writing: a client that has the reply may send its next request at
+                # once, which must not count as overlapping with this one.
                 fake._depart()
+            self._send(reply)
         elif match := _EMBEDDINGS_PATH.match(path):
             self._send(fake._answer_embeddings(body, match["deployment"]))
         else:
@@ -460,7 +463,9 @@ class FakeOpenAI:
     def __enter__(self) -> FakeOpenAI:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property
@@ -500,7 +505,7 @@ class FakeOpenAI:
     @property
     def peak_concurrency(self) -> int:
         """Most chat requests in flight at once, counted from arrival (before waiting for a slot)
-        until the response is written: how many the client had outstanding."""
+        until the reply is ready to be written: how many the client had outstanding."""
         return self._peak_concurrency
 
     @property
@@ -641,8 +646,8 @@ class FakeOpenAI:
                 self._pause(fault.seconds)
             try:
                 return self._completion(body, deployment, fault)
-            except Exception as exc:  # a broken responder must fail the test visibly, not hang it
-                return _error_reply(500, f"The fake server's responder raised {exc!r}")
+            except Exception as exc:  # a broken responder or schema must fail the test visibly, not hang it
+                return _error_reply(500, f"The fake server could not answer: {exc!r}")
 
     def _reject(self, body: dict[str, Any]) -> _HttpReply | None:
         if body.get("stream"):
@@ -668,7 +673,9 @@ class FakeOpenAI:
     @staticmethod
     def _failure(fault: _Fault) -> _HttpReply:
         headers = () if fault.retry_after is None else (("Retry-After", f"{fault.retry_after:g}"),)
-        payload = fault.body if fault.body is not None else error_body(fault.status, f"Injected failure ({fault.status}).")
+        payload = fault.body
+        if payload is None:
+            payload = error_body(fault.status, f"Injected failure (HTTP {fault.status}).")
         return _HttpReply(fault.status, payload, headers)
 
     def _completion(self, body: dict[str, Any], deployment: str | None, fault: _Fault | None) -> _HttpReply:

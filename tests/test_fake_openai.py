@@ -198,37 +198,27 @@ def test_slow_answer_triggers_client_timeout(server: FakeOpenAI) -> None:
     assert ask(server).choices[0].message.content
 
 
+async def burst(server: FakeOpenAI, count: int) -> None:
+    """Send ``count`` chat requests at once from one async client."""
+    async with async_client(server) as fake_client:
+        messages = [{"role": "user", "content": "at once"}]
+        await asyncio.gather(*(fake_client.chat.completions.create(model="m", messages=messages) for _ in range(count)))
+
+
 def test_peak_concurrency_counts_client_requests_in_flight(server: FakeOpenAI) -> None:
     server.latency_s = 0.2
-
-    async def burst(count: int) -> None:
-        async with async_client(server) as fake_client:
-            await asyncio.gather(
-                *(
-                    fake_client.chat.completions.create(model="m", messages=[{"role": "user", "content": str(i)}])
-                    for i in range(count)
-                )
-            )
-
-    asyncio.run(burst(10))
+    asyncio.run(burst(server, 10))
     assert server.peak_concurrency == 10
     server.reset()
     server.latency_s = 0.3
-    asyncio.run(burst(64))
+    asyncio.run(burst(server, 64))
     assert (server.calls, server.peak_concurrency) == (64, 64)
 
 
 def test_slots_limit_requests_being_processed() -> None:
     with FakeOpenAI(latency_s=0.1, slots=2) as server:
-
-        async def burst() -> None:
-            async with async_client(server) as fake_client:
-                await asyncio.gather(
-                    *(fake_client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}]) for _ in range(6))
-                )
-
         started = time.monotonic()
-        asyncio.run(burst())
+        asyncio.run(burst(server, 6))
         assert time.monotonic() - started >= 0.3  # three rounds of two
         assert (server.peak_active, server.peak_concurrency) == (2, 6)
 
@@ -278,6 +268,8 @@ def test_responder_overrides_and_falls_back(server: FakeOpenAI) -> None:
 
 def test_records_and_reset(server: FakeOpenAI) -> None:
     ask(server, "first", seed=7)
+    ask(server, "second")
+    assert server.peak_concurrency == 1  # sequential requests never overlap
     assert server.requests[0]["seed"] == 7 and server.requests[0]["model"] == "test-model"
     assert server.headers[0]["authorization"] == "Bearer sk-test"
     server.fail_next(3)

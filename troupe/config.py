@@ -62,7 +62,7 @@ class CacheConfig(_Section):
 class SimulationConfig(_Section):
     step_mode: Literal["parallel", "sequential"] = "parallel"
     seed: int = 42
-    max_actions_per_turn: int = 6
+    max_actions_per_turn: int = 4
     max_turns_until_done: int = 2
     persona_max_items: int = 3
     episode_prefix: int = 4

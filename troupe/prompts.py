@@ -28,6 +28,8 @@ _STIMULUS_VERBS = {
     "CONTEXT": "changed the situation",
 }
 
+_OWN_STIMULI = {"THOUGHT": "You thought", "INTERNAL_GOAL_FORMULATION": "You set yourself the goal"}
+
 
 def _episode(event: Any, viewer: str) -> str:
     """One event as a line of memory, told from viewer's side ("" tells it from outside)."""
@@ -36,6 +38,8 @@ def _episode(event: Any, viewer: str) -> str:
     if event.direction == "action":
         target = f" to {event.target}" if event.target else ""
         return f"[{event.step}] {actor} {event.type}{target}: {content}".rstrip(": ")
+    if viewer and event.agent == viewer and event.source == viewer:
+        return f"[{event.step}] {_OWN_STIMULI.get(event.type, 'You noted')}: {content}".rstrip(": ")
     source = event.source or "Someone"
     verb = _STIMULUS_VERBS.get(event.type, event.type.lower())
     to = "" if viewer and event.agent == viewer else f" (to {event.agent})"

@@ -21,9 +21,9 @@ BASE_ACTIONS: dict[str, str] = {
     "DONE": "you have nothing more to do now; always your last action",
 }
 
-CONTENT_MAX = 300
+CONTENT_MAX = 280
 TARGET_MAX = 40
-STATE_MAX = 160
+STATE_MAX = 120
 
 
 class CognitiveReply(BaseModel):
@@ -64,3 +64,12 @@ def turn_schema(action_types: tuple[str, ...], max_actions: int) -> type[TurnRep
         __base__=TurnReply,
         actions=(list[action], Field(min_length=1, max_length=max_actions)),  # type: ignore[valid-type]
     )
+
+
+def turn_token_bound(max_actions: int) -> int:
+    """Tokens a reply at every maxLength can take (about 3 characters a token, plus JSON syntax).
+
+    A turn's max_tokens is at least this, so a grammar-constrained reply is never cut off.
+    """
+    per_action = (CONTENT_MAX + TARGET_MAX + 40) // 3
+    return max_actions * per_action + (4 * STATE_MAX + 80) // 3 + 32

@@ -18,7 +18,7 @@ from ..errors import SpecError
 from ..llm import loop
 from ..transcript import Transcript
 from . import memory
-from .actions import BASE_ACTIONS, ActionReply, turn_schema
+from .actions import BASE_ACTIONS, ActionReply, turn_schema, turn_token_bound
 from .persona import Persona, load_spec_file, save_spec
 from .render import persona_outline
 from .state import AgentState, Event
@@ -297,7 +297,10 @@ class TinyPerson:
         settings = self.settings
         recalled = await memory.recall(self.state, self.gateway, self._recall_query(), settings.recall_top_k)
         schema = turn_schema(tuple(self._action_types()), settings.max_actions_per_turn)
-        return await self.gateway.astructured(self.prompt_messages(recalled), schema, purpose=f"act:{self.name}")
+        max_tokens = max(self.gateway.config.llm.max_tokens, turn_token_bound(settings.max_actions_per_turn))
+        return await self.gateway.astructured(
+            self.prompt_messages(recalled), schema, purpose=f"act:{self.name}", max_tokens=max_tokens
+        )
 
     async def aapply(self, reply: "ChatResult[TurnReply]") -> list[Event]:
         """Apply a decided turn: record the actions, run faculties, consolidate memory when due.

@@ -150,8 +150,9 @@ class TinyWorld:
     # ----- broadcasts -----
 
     def broadcast(self, speech: str, source: TinyPerson | str | None = None) -> "TinyWorld":
+        speaker = source.name if isinstance(source, TinyPerson) else source
         for agent in self.agents:
-            if agent is not source:
+            if agent.name != speaker:
                 agent.listen(speech, source)
         return self
 
@@ -263,6 +264,8 @@ class TinyWorld:
             elif not event.target or self.state.broadcast_if_no_target:
                 for listener in self.audience(source):
                     listener.listen(event.content, source)
+            else:
+                source.socialize(f"{event.target} is not here: nobody heard you.", self.name)
         elif event.type == "REACH_OUT":
             target = self.get_agent_by_name(event.target)
             if target is None or not self.can_reach(source, target):
@@ -299,9 +302,19 @@ class TinyWorld:
         transcript: Transcript | bool | None = None,
     ) -> "TinyWorld":
         state = WorldState.model_validate(data)
-        world = cls(state.name, gateway=gateway, config=config, transcript=transcript)
+        kind = next((k for k in (cls, *_subclasses(TinyWorld)) if k.kind == state.kind), None)
+        if kind is None:
+            raise ValueError(f"world kind {state.kind!r} is unknown; import the module that defines it first")
+        world = kind(state.name, gateway=gateway, config=config, transcript=transcript)
         agents = [TinyPerson.from_json(a.model_dump(mode="json"), gateway=gateway, config=world.config) for a in state.agents]
         world.state = state
         world.agents = []
         world.add_agents(agents)
         return world
+
+
+def _subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found.extend([sub, *_subclasses(sub)])
+    return found

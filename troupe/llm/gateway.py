@@ -344,11 +344,11 @@ class LLMGateway:
             raise LLMBadRequest(
                 f"{endpoint.label}: {self._describe(exc, endpoint)}; check [llm] model and the request parameters"
             ) from None
-        raw = self._raw(completion, endpoint)
+        raw = self._raw(completion, endpoint, request.max_tokens)
         endpoint.limiter.settle_tokens(estimate, raw.usage.prompt_tokens + raw.usage.completion_tokens)
         return raw, attempts
 
-    def _raw(self, completion: Any, endpoint: _Endpoint) -> RawResponse:
+    def _raw(self, completion: Any, endpoint: _Endpoint, max_tokens: int) -> RawResponse:
         if not completion.choices:
             raise LLMUnavailable(f"{endpoint.label}: the reply had no choices; retry later")
         choice = completion.choices[0]
@@ -359,7 +359,7 @@ class LLMGateway:
             )
         if choice.finish_reason == "length":
             raise LLMTruncated(
-                f"{endpoint.label}: the reply was cut off at max_tokens={self.config.llm.max_tokens}; raise [llm] max_tokens"
+                f"{endpoint.label}: the reply was cut off at max_tokens={max_tokens}; raise [llm] max_tokens"
             )
         if not message.content:
             raise LLMError(f"{endpoint.label}: the reply was empty; retry, or use another model")

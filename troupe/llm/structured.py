@@ -69,12 +69,21 @@ def schema_instruction(schema: dict[str, Any]) -> str:
 def validate(model: type[BaseModel], text: str) -> tuple[BaseModel | None, str | None]:
     """The parsed reply, or the validation error in a form the model can act on."""
     try:
-        return model.model_validate_json(_strip_fences(text)), None
+        data = _loads(_strip_fences(text))
+    except json.JSONDecodeError as exc:
+        return None, f"(root): not valid JSON ({exc})"
+    try:
+        return model.model_validate(data), None
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()[:8]
         )
         return None, problems
+
+
+def _loads(text: str) -> Any:
+    """Parse JSON, tolerating raw control characters inside strings (small models emit raw newlines)."""
+    return json.loads(text, strict=False)
 
 
 def repair_message(problems: str) -> str:
