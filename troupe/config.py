@@ -56,6 +56,7 @@ class LocalModelConfig(_Section):
 
 class CacheConfig(_Section):
     enabled: bool = True
+    backend: str = "files"
     dir: str = ".troupe_cache"
 
 

@@ -1,6 +1,6 @@
-"""The LLM call cache: an interface and troupe's content-addressed file store."""
+"""The LLM call cache: an interface, a backend registry and troupe's content-addressed file store."""
 
-from .base import CallCache, NullCache, cache_key
+from .base import CallCache, NullCache, cache_key, open_cache, register_backend
 from .files import FileCallCache
 
-__all__ = ["CallCache", "NullCache", "FileCallCache", "cache_key"]
+__all__ = ["CallCache", "FileCallCache", "NullCache", "cache_key", "open_cache", "register_backend"]

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Protocol, runtime_checkable
+import os
+from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
+
+from ..errors import ConfigError
 
 
 @runtime_checkable
@@ -48,3 +52,26 @@ def canonical_json(value: Any) -> str:
 def cache_key(value: Any) -> str:
     """sha256 of the canonical JSON of value."""
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+CacheFactory = Callable[[Path], CallCache]
+
+# Backends by [cache] backend name. troupe registers its own; tasks/call_cache.py registers
+# "prefect" when imported, so the library never imports Prefect itself.
+_BACKENDS: dict[str, CacheFactory] = {}
+
+
+def register_backend(name: str, factory: CacheFactory) -> None:
+    """Make a cache backend selectable as ``[cache] backend = name``."""
+    _BACKENDS[name] = factory
+
+
+def open_cache(enabled: bool, backend: str, directory: str | os.PathLike[str]) -> CallCache:
+    """The cache the configuration asks for."""
+    if not enabled:
+        return NullCache()
+    factory = _BACKENDS.get(backend)
+    if factory is None:
+        hint = "import tasks.call_cache first (the flows do), or " if backend == "prefect" else ""
+        raise ConfigError(f"[cache] backend: {backend!r} is not available; {hint}use one of: {', '.join(_BACKENDS)}")
+    return factory(Path(directory))

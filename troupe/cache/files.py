@@ -15,12 +15,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .base import register_backend
+
 
 class FileCallCache:
-    """A directory of ``<key[:2]>/<key>.json`` entries."""
+    """A directory of ``calls/<key[:2]>/<key>.json`` entries under the cache root."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
+        self.root = Path(root) / "calls"
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
@@ -51,3 +53,6 @@ class FileCallCache:
 
     def __len__(self) -> int:
         return sum(1 for _ in self.root.glob("??/*.json"))
+
+
+register_backend("files", FileCallCache)

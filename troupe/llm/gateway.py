@@ -23,7 +23,7 @@ import openai
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from ..cache import CallCache, FileCallCache, NullCache, cache_key
+from ..cache import CallCache, cache_key, open_cache
 from ..config import Config, api_key, load_config
 from . import loop
 from .errors import (
@@ -119,9 +119,8 @@ class LLMGateway:
     def __init__(self, config: Config | None = None, *, cache: CallCache | None = None) -> None:
         self.config = config or load_config()
         llm = self.config.llm
-        if cache is None:
-            cache = FileCallCache(self.config.cache.dir) if self.config.cache.enabled else NullCache()
-        self.cache = cache
+        cache_config = self.config.cache
+        self.cache = cache or open_cache(cache_config.enabled, cache_config.backend, cache_config.dir)
         self.ledger = Ledger()
         self.mode = resolve_mode(llm.structured_output, llm.api_type)
         self._in_flight: dict[str, asyncio.Future[RawResponse]] = {}

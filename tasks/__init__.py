@@ -1,0 +1,1 @@
+"""Prefect tasks that wrap troupe operations: cache policies, retries, JSON result storage."""
