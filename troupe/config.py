@@ -57,7 +57,7 @@ class LocalModelConfig(_Section):
 class CacheConfig(_Section):
     enabled: bool = True
     backend: str = "files"
-    dir: str = ".troupe_cache"
+    dir: str = ""
 
 
 class SimulationConfig(_Section):
@@ -90,6 +90,11 @@ class Config(_Section):
     simulation: SimulationConfig = SimulationConfig()
     datasets: DatasetsConfig = DatasetsConfig()
     logging: LoggingConfig = LoggingConfig()
+
+    @property
+    def cache_path(self) -> Path:
+        """The cache directory: ``[cache] dir``, or ``<datasets root>/_cache`` when that is empty."""
+        return Path(self.cache.dir) if self.cache.dir else Path(self.datasets.root) / "_cache"
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> "Config":
         """A copy with ``{"section.key": value}`` applied and validated."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal
 
 from pydantic import BaseModel, Field
 
@@ -221,10 +221,19 @@ class TinyWorld:
         random.Random(f"{self.state.seed}:{self.state.step}").shuffle(order)
         return order
 
-    async def astep(self, timedelta_per_step: timedelta | None = None, *, total: int = 1, index: int = 1) -> list[Event]:
-        """One step: interventions, agents' turns, deliveries, clock."""
+    async def astep(
+        self,
+        timedelta_per_step: timedelta | None = None,
+        *,
+        total: int = 1,
+        index: int = 1,
+        prelude: Callable[["TinyWorld"], None] | None = None,
+    ) -> list[Event]:
+        """One step: the prelude (a scenario's stimuli for this step), interventions, agents' turns, deliveries, clock."""
         self.state.step += 1
         self.transcript.banner(self.name, index, total)
+        if prelude is not None:
+            prelude(self)
         await self._interventions()
         self._before_step()
         actions: list[Event] = []

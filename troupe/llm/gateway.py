@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from ..cache import CallCache, cache_key, open_cache
+from .. import progress
 from ..config import Config, api_key, load_config
 from . import loop
 from .errors import (
@@ -66,6 +67,7 @@ class Ledger:
     def add(self, record: CallRecord) -> None:
         with self._lock:
             self.records.append(record)
+        progress.emit("call", cache_hit=record.cache_hit, tokens=record.prompt_tokens + record.completion_tokens, cost_usd=record.cost_usd)
 
     def totals(self) -> dict[str, float]:
         with self._lock:
@@ -120,7 +122,7 @@ class LLMGateway:
         self.config = config or load_config()
         llm = self.config.llm
         cache_config = self.config.cache
-        self.cache = cache or open_cache(cache_config.enabled, cache_config.backend, cache_config.dir)
+        self.cache = cache or open_cache(cache_config.enabled, cache_config.backend, self.config.cache_path)
         self.ledger = Ledger()
         self.mode = resolve_mode(llm.structured_output, llm.api_type)
         self._in_flight: dict[str, asyncio.Future[RawResponse]] = {}

@@ -1,0 +1,93 @@
+"""How every troupe task is cached, persisted and retried.
+
+* Cache key: the task's inputs and source (``INPUTS + TASK_SOURCE``) minus ``runtime``, which
+  holds where things are stored, not what is computed. Change a stimulus, a persona, the model or
+  the task's code and the task runs again; move the dataset root and it does not.
+* Results: persisted as JSON (Prefect's default serializer is cloudpickle) under
+  ``<cache dir>/results``, beside the call cache.
+* Retries: a task is retried only for transient LLM faults that outlived the gateway's own
+  retries; bad input, auth errors and refusals fail at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prefect import Task
+from prefect.cache_policies import INPUTS, TASK_SOURCE
+from pydantic import BaseModel
+
+from troupe.config import Config
+from troupe.llm import LLMGateway, LLMUnavailable
+
+T = TypeVar("T", bound=Task)
+
+_KEYED_SECTIONS = ("llm", "local", "simulation")  # what shapes results; cache/datasets/logging do not
+
+
+class Runtime(BaseModel):
+    """Where a task stores things: excluded from cache keys."""
+
+    cache_dir: str
+    cache_backend: str = "files"
+    cache_enabled: bool = True
+    datasets_root: str
+
+
+def runtime_of(config: Config) -> dict[str, Any]:
+    return Runtime(
+        cache_dir=str(config.cache_path),
+        cache_backend=config.cache.backend,
+        cache_enabled=config.cache.enabled,
+        datasets_root=config.datasets.root,
+    ).model_dump()
+
+
+def keyed_config(config: Config) -> dict[str, Any]:
+    """The configuration a task's cache key depends on."""
+    return {section: getattr(config, section).model_dump(mode="json") for section in _KEYED_SECTIONS}
+
+
+def task_config(settings: dict[str, Any], runtime: dict[str, Any]) -> Config:
+    """Rebuild the whole configuration inside a task from its keyed part and its runtime."""
+    rt = Runtime.model_validate(runtime)
+    return Config.model_validate(
+        {
+            **settings,
+            "cache": {"enabled": rt.cache_enabled, "backend": rt.cache_backend, "dir": rt.cache_dir},
+            "datasets": {"root": rt.datasets_root},
+        }
+    )
+
+
+def task_gateway(config: Config) -> LLMGateway:
+    if config.cache.backend == "prefect":
+        import tasks.call_cache  # noqa: F401 - registers the backend
+
+    return LLMGateway(config)
+
+
+def _transient(task: Task, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except LLMUnavailable:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+def configured(task: T, config: Config, *, cache: bool = True) -> T:
+    """task with troupe's result storage, JSON serializer, cache policy and retries."""
+    results = config.cache_path / "results"
+    return task.with_options(
+        result_storage=results.resolve(),
+        result_serializer="json",
+        persist_result=True,
+        cache_policy=INPUTS + TASK_SOURCE - "runtime",
+        refresh_cache=not (cache and config.cache.enabled),
+        retries=2,
+        retry_delay_seconds=[2, 10],
+        retry_condition_fn=_transient,
+    )

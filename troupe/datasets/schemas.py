@@ -1,0 +1,106 @@
+"""The Parquet datasets' schemas, defined once. docs/datasets.md documents every column.
+
+``run_id`` is not stored in the files: it is the hive partition (``<dataset>/run_id=<id>/``), which
+DuckDB and polars turn into a column when they read the dataset with hive partitioning.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+RUNS = pa.schema(
+    [
+        ("scenario", pa.string()),
+        ("scenario_hash", pa.string()),
+        ("started", TIMESTAMP),
+        ("finished", TIMESTAMP),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("model", pa.string()),
+        ("api_type", pa.string()),
+        ("calls", pa.int64()),
+        ("cache_hits", pa.int64()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("cost_usd", pa.float64()),
+        ("troupe_version", pa.string()),
+    ]
+)
+
+PERSONAS = pa.schema(
+    [
+        ("persona_id", pa.string()),
+        ("name", pa.string()),
+        ("age", pa.string()),
+        ("gender", pa.string()),
+        ("nationality", pa.string()),
+        ("residence", pa.string()),
+        ("education", pa.string()),
+        ("occupation_title", pa.string()),
+        ("occupation_organization", pa.string()),
+        ("spec_json", pa.string()),
+    ]
+)
+
+EVENTS = pa.schema(
+    [
+        ("world", pa.string()),
+        ("seq", pa.int64()),
+        ("step", pa.int64()),
+        ("sim_time", pa.timestamp("us")),  # the simulated clock: naive, as the scenario gives it
+        ("agent", pa.string()),
+        ("direction", pa.string()),
+        ("type", pa.string()),
+        ("source", pa.string()),
+        ("target", pa.string()),
+        ("content", pa.string()),
+        ("call_key", pa.string()),
+    ]
+)
+
+EXTRACTIONS_BASE = pa.schema(
+    [
+        ("world", pa.string()),
+        ("agent", pa.string()),
+        ("call_key", pa.string()),
+    ]
+)
+
+LLM_CALLS = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("key", pa.string()),
+        ("model", pa.string()),
+        ("purpose", pa.string()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("latency_s", pa.float64()),
+        ("cost_usd", pa.float64()),
+        ("cache_hit", pa.bool_()),
+        ("finish_reason", pa.string()),
+        ("attempts", pa.int64()),
+    ]
+)
+
+FIELD_TYPES: dict[str, pa.DataType] = {
+    "str": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "list[str]": pa.list_(pa.string()),
+}
+
+DATASETS: dict[str, pa.Schema] = {
+    "runs": RUNS,
+    "personas": PERSONAS,
+    "events": EVENTS,
+    "extractions": EXTRACTIONS_BASE,
+    "llm_calls": LLM_CALLS,
+}
+
+
+def extractions_schema(fields: dict[str, str]) -> pa.Schema:
+    """The extractions schema for one run: the base columns, then one column per extracted field."""
+    return pa.schema([*EXTRACTIONS_BASE, *((name, FIELD_TYPES[kind]) for name, kind in fields.items())])
