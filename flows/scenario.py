@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import tasks  # noqa: F401,I001 - first, so Prefect's logging is quiet before Prefect loads
 from prefect import flow
 
 from . import stages

@@ -58,3 +58,81 @@ def config(fake: FakeOpenAI, tmp_path: Path) -> Config:
 @pytest.fixture
 def gateway(config: Config) -> LLMGateway:
     return LLMGateway(config)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_prefect_server(home: Path) -> tuple[Any, str]:
+    """Start ``prefect server start`` on a free 127.0.0.1 port with its database in home; wait until healthy.
+
+    Returns the process and the API URL. Also used by bench/pipeline.py.
+    """
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    home.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
+    with open(home / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+        )
+    deadline = time.monotonic() + 120  # Prefect's own 20 s start-up timeout was too short here once
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+                if response.status == 200:
+                    return server, url
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError(f"the Prefect server did not start; see {home / 'server.log'}")
+        time.sleep(0.25)
+
+
+def stop_prefect_server(server: Any) -> None:
+    import subprocess
+
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Prefect API server on 127.0.0.1, started once per test session; yields its API URL.
+
+    Its database lives in a temporary PREFECT_HOME. Starting it takes ~10 s here, so every test that
+    runs a flow shares it; the test process is pointed at it with temporary_settings.
+    """
+    server, url = start_prefect_server(tmp_path_factory.mktemp("prefect-home"))
+
+    import tasks  # noqa: F401 - quiet Prefect's logging before it is imported
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    os.environ["PREFECT_API_URL"] = url  # for subprocesses (the CLI tests)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        stop_prefect_server(server)

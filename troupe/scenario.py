@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .agent.persona import Persona, load_spec_file
 from .cache import cache_key
@@ -87,14 +87,25 @@ class WorldSpec(_Strict):
         amount, unit = _DURATION.match(self.time_per_step).groups()  # type: ignore[union-attr]
         return timedelta(**{_UNITS[unit]: int(amount)})
 
-    @model_validator(mode="after")
-    def _consistent(self) -> "WorldSpec":
-        if self.relations and self.kind != "TinySocialNetwork":
+    # Field validators (not one model validator), so an error names the field: worlds[0].stimuli.
+    @field_validator("relations")
+    @classmethod
+    def _need_network(cls, relations: list[tuple[str, str]], info: ValidationInfo) -> list[tuple[str, str]]:
+        if relations and info.data.get("kind", "TinySocialNetwork") != "TinySocialNetwork":
             raise ValueError("relations need kind: TinySocialNetwork")
-        for stimulus in self.stimuli:
-            if stimulus.step > self.steps:
-                raise ValueError(f"a stimulus at step {stimulus.step} is past the world's {self.steps} steps")
-        return self
+        return relations
+
+    @field_validator("stimuli")
+    @classmethod
+    def _within_steps(cls, stimuli: list[Stimulus], info: ValidationInfo) -> list[Stimulus]:
+        steps = info.data.get("steps")
+        for i, stimulus in enumerate(stimuli):
+            if steps is not None and stimulus.step > steps:
+                raise ValueError(
+                    f"stimuli[{i}] is at step {stimulus.step}, past the world's {steps} steps; "
+                    "raise steps or move the stimulus"
+                )
+        return stimuli
 
 
 class Reduction(_Strict):
@@ -202,7 +213,8 @@ def load_scenario(path: str | Path) -> LoadedScenario:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise _fail(path, _location(error["loc"]), error["msg"], "see docs/scenarios.md for the scenario format") from None
+        problem = error["msg"].removeprefix("Value error, ")
+        raise _fail(path, _location(error["loc"]), problem, "see docs/scenarios.md for the scenario format") from None
 
     personas = [_resolve_persona(entry, i, path.parent, path) for i, entry in enumerate(scenario.personas)]
     names = [p["name"] for p in personas]

@@ -1,8 +1,9 @@
 """Writing dataset partitions atomically, and building them from troupe's records with polars.
 
 A partition is ``<root>/<dataset>/run_id=<id>/part-0.parquet``. It is written into a hidden
-temporary folder beside it and renamed into place, so a reader (DuckDB, polars, another process)
-sees a whole partition or none: a crash never leaves half a file where a reader looks.
+temporary folder under ``<root>/.staging`` (outside every dataset folder, so not even a recursive
+glob such as ``events/**/*.parquet`` finds it) and renamed into place, so a reader (DuckDB, polars,
+another process) sees a whole partition or none: a crash never leaves half a file where a reader looks.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+STAGING = ".staging"  # under the dataset root: partitions being written or replaced
+
 
 def partition_dir(root: str | os.PathLike[str], dataset: str, run_id: str) -> Path:
     return Path(root) / dataset / f"run_id={run_id}"
@@ -26,12 +29,14 @@ def write_partition(root: str | os.PathLike[str], dataset: str, run_id: str, tab
     """Write table as the run's partition of dataset, replacing an earlier one atomically."""
     final = partition_dir(root, dataset, run_id)
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = final.parent / f".tmp-{run_id}-{uuid.uuid4().hex[:8]}"
+    hidden = Path(root) / STAGING
+    hidden.mkdir(exist_ok=True)
+    staging = hidden / f"tmp-{dataset}-{run_id}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
         pq.write_table(table, staging / "part-0.parquet", compression="zstd")
         if final.exists():
-            retired = final.parent / f".old-{run_id}-{uuid.uuid4().hex[:8]}"
+            retired = hidden / f"old-{dataset}-{run_id}-{uuid.uuid4().hex[:8]}"
             os.rename(final, retired)
             os.rename(staging, final)
             shutil.rmtree(retired, ignore_errors=True)

@@ -1,0 +1,399 @@
+"""The ``troupe`` command: run scenarios, query their datasets with SQL, list and show runs, serve on a schedule.
+
+Errors are one line on stderr: exit 2 for bad input (a scenario, a config value, a query), 1 for
+a run that failed. ``--debug`` shows the traceback. Prefect and the flows load only in the
+commands that run them, so ``troupe sql`` and ``troupe runs`` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from troupe.examples import EXAMPLES_DIR
+
+app = typer.Typer(
+    name="troupe",
+    help="Simulate people with LLMs and turn the simulations into cached, queryable datasets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+DEMO_SCENARIO = EXAMPLES_DIR / "scenarios" / "demo.yaml"
+
+DatasetsOption = Annotated[
+    Optional[Path], typer.Option("--datasets", "-d", help="Dataset root (default: [datasets] root, ./datasets).")
+]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show the Python traceback of an error.")]
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+def _bad_input_errors() -> tuple[type[BaseException], ...]:
+    from troupe.datasets import QueryError
+    from troupe.errors import ConfigError, SpecError
+
+    return (SpecError, ConfigError, QueryError)
+
+
+@contextmanager
+def _errors(debug: bool) -> Iterator[None]:
+    """Turn troupe's errors into one line and an exit code (2 bad input, 1 failed run)."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if debug:
+            raise
+        code = 2 if isinstance(exc, _bad_input_errors()) else 1
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        err.print(f"[bold red]error:[/] {text}", soft_wrap=True)
+        raise typer.Exit(code) from None
+
+
+def _root(datasets: Path | None) -> Path:
+    if datasets is not None:
+        return datasets
+    from troupe.config import load_config
+
+    return Path(load_config().datasets.root)
+
+
+def _overrides(settings: list[str], model: str | None) -> dict[str, str]:
+    from troupe.errors import ConfigError
+
+    overrides: dict[str, str] = {}
+    for item in settings:
+        key, eq, value = item.partition("=")
+        if not eq or "." not in key:
+            raise ConfigError(f"--set {item}: expected section.key=value, e.g. --set llm.temperature=0.2")
+        overrides[key.strip()] = value.strip()
+    if model:
+        overrides["llm.model"] = model
+    return overrides
+
+
+# ----- run / demo -----
+
+
+class _Display:
+    """A rich progress display fed by troupe's progress events."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), console=console, transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.calls = self.hits = self.tokens = 0
+        self.cost = 0.0
+        self.agents = 0
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "call":
+            self.hits += event.data.get("cache_hit", False)
+            self.calls += not event.data.get("cache_hit", False)
+            self.tokens += event.data.get("tokens", 0)
+            self.cost += event.data.get("cost_usd", 0.0)
+        elif event.kind == "stage":
+            self.tasks[event.stage] = self.progress.add_task(event.stage, total=event.total, info="")
+        elif event.kind == "advance" and event.stage in self.tasks:
+            self.agents += event.data.get("agents", 0)
+            self.progress.advance(self.tasks[event.stage], event.advance)
+        info = f"calls {self.calls}  cache hits {self.hits}  tokens {self.tokens}  ${self.cost:.4f}"
+        for task in self.tasks.values():
+            self.progress.update(task, info=info)
+
+
+def _run(scenario: Path, datasets: Path | None, run_id: str | None, overrides: dict[str, str], quiet: bool, transcript: bool) -> dict[str, Any]:
+    from troupe import progress
+    from troupe.scenario import load_scenario
+
+    load_scenario(scenario)  # bad input stops here, before Prefect starts
+    overrides = {"simulation.transcript": "true" if transcript else "false", **overrides}
+    if not quiet and not os.environ.get("PREFECT_API_URL"):
+        err.print(
+            "[dim]No PREFECT_API_URL: Prefect starts a temporary server for this run (~10 s). "
+            "Run `prefect server start` and export PREFECT_API_URL to keep runs in its UI.[/]"
+        )
+    from flows import scenario_flow
+
+    display = _Display(err)
+    unsubscribe = progress.subscribe(display) if not quiet else (lambda: None)
+    started = time.perf_counter()
+    try:
+        if quiet:
+            summary = scenario_flow(str(scenario.resolve()), run_id, str(datasets) if datasets else None, overrides)
+        else:
+            with display.progress:
+                summary = scenario_flow(str(scenario.resolve()), run_id, str(datasets) if datasets else None, overrides)
+    finally:
+        unsubscribe()
+    summary["wall_s"] = time.perf_counter() - started
+    _print_summary(summary)
+    return summary
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    table = Table(title=f"run {summary['run_id']} ({summary['scenario']}): {summary['status']}", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    table.add_row("wall time", f"{summary['wall_s']:.1f} s")
+    table.add_row("LLM calls", str(summary["calls"]))
+    table.add_row("cache hits", str(summary["cache_hits"]))
+    table.add_row("tokens", f"{summary['prompt_tokens']} prompt + {summary['completion_tokens']} completion")
+    table.add_row("cost", f"${summary['cost_usd']:.4f}")
+    for dataset, rows in summary["rows"].items():
+        table.add_row(f"rows: {dataset}", str(rows))
+    table.add_row("datasets", str(Path(summary["datasets_root"]).resolve()))
+    out.print(table)
+    out.print(f"Query it: troupe sql \"SELECT * FROM extractions WHERE run_id = '{summary['run_id']}'\" --datasets {summary['datasets_root']}")
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    datasets: DatasetsOption = None,
+    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Partition name (default: time + scenario hash).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model name (sets llm.model).")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a setting: section.key=value (repeatable).")] = [],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display; logs and the summary only.")] = False,
+    transcript: Annotated[bool, typer.Option("--transcript", help="Print the conversation as it happens.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Run a scenario as a Prefect flow and write its datasets.
+
+    Example: troupe run focus_group.yaml --set llm.temperature=0.3 --transcript
+    """
+    with _errors(debug):
+        _run(scenario, datasets, run_id, _overrides(set_, model), quiet, transcript)
+
+
+@app.command()
+def demo(
+    datasets: DatasetsOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No transcript or progress.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Run the demo scenario on the configured model (the embedded local model by default).
+
+    Example: troupe demo
+    """
+    with _errors(debug):
+        _run(DEMO_SCENARIO, datasets, None, {}, quiet, transcript=not quiet)
+
+
+@app.command()
+def validate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    debug: DebugOption = False,
+) -> None:
+    """Check a scenario (format, personas, names, SQL) without running it.
+
+    Example: troupe validate focus_group.yaml
+    """
+    from troupe.scenario import load_scenario
+
+    with _errors(debug):
+        loaded = load_scenario(scenario)
+        worlds = ", ".join(f"{w.name} ({w.steps} steps)" for w in loaded.scenario.worlds)
+        out.print(f"{scenario}: valid: {len(loaded.personas)} personas; worlds {worlds}; hash {loaded.digest[:12]}")
+
+
+# ----- sql / runs / show -----
+
+
+def _print_table(table: Any, fmt: Format, out_file: Path | None) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if fmt is Format.parquet:
+        if out_file is None:
+            from troupe.errors import ConfigError
+
+            raise ConfigError("--format parquet: needs --out FILE.parquet")
+        pq.write_table(table, out_file)
+        out.print(f"{table.num_rows} rows written to {out_file}")
+        return
+    if fmt is Format.csv:
+        if out_file is not None:
+            pacsv.write_csv(table, out_file)
+        else:
+            import io
+
+            buffer = io.BytesIO()
+            pacsv.write_csv(table, buffer)
+            sys.stdout.write(buffer.getvalue().decode())
+        return
+    if fmt is Format.json:
+        text = json.dumps(table.to_pylist(), default=str, ensure_ascii=False, indent=1)
+        if out_file is not None:
+            out_file.write_text(text + "\n")
+        else:
+            sys.stdout.write(text + "\n")
+        return
+    rich_table = Table(*table.column_names, show_lines=False)
+    for row in table.to_pylist():
+        rich_table.add_row(*("" if v is None else str(v) for v in row.values()))
+    out.print(rich_table)
+    out.print(f"[dim]{table.num_rows} rows[/]")
+
+
+@app.command()
+def sql(
+    query: Annotated[Optional[str], typer.Argument(help="One SELECT statement; omit it for an interactive prompt.")] = None,
+    datasets: DatasetsOption = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the result to this file.")] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Query every run's datasets with DuckDB (read-only).
+
+    Views: runs, personas, events, extractions, llm_calls, and reduction_<name>; run_id is a column.
+
+    Example: troupe sql "SELECT agent, count(*) FROM events WHERE type = 'TALK' GROUP BY agent"
+    """
+    from troupe.datasets import read_only_query
+
+    root = _root(datasets)
+    if query is not None:
+        with _errors(debug):
+            _print_table(read_only_query(root, query), fmt, out_file)
+        return
+    from troupe.datasets import QueryError, view_names
+
+    out.print(f"troupe sql over {root} — views: {', '.join(view_names(root))}. Empty line or Ctrl-D to quit.")
+    while True:
+        try:
+            line = input("sql> ").strip()
+        except EOFError:
+            break
+        if not line or line.lower() in ("exit", "quit", r"\q"):
+            break
+        try:
+            _print_table(read_only_query(root, line), Format.table, None)
+        except QueryError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+
+
+@app.command()
+def runs(datasets: DatasetsOption = None, debug: DebugOption = False) -> None:
+    """List the runs, newest first.
+
+    Example: troupe runs --datasets ./datasets
+    """
+    from troupe.datasets import read_only_query
+
+    with _errors(debug):
+        table = read_only_query(
+            _root(datasets),
+            "SELECT run_id, scenario, status, strftime(started, '%Y-%m-%d %H:%M:%S') AS started, "
+            "round(epoch(finished) - epoch(started), 1) AS seconds, model, calls, cache_hits, "
+            "prompt_tokens + completion_tokens AS tokens, round(cost_usd, 4) AS cost_usd "
+            "FROM runs ORDER BY started DESC",
+        )
+        _print_table(table, Format.table, None)
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="The run to show.")],
+    datasets: DatasetsOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Print a run's transcript, rendered from its events.
+
+    Example: troupe show 20250503-090000-1a2b3c
+    """
+    from troupe.agent.state import Event
+    from troupe.datasets import read_only_query
+    from troupe.errors import SpecError
+    from troupe.transcript import Transcript
+
+    with _errors(debug):
+        rows = read_only_query(
+            _root(datasets),
+            "SELECT * EXCLUDE (run_id) FROM events WHERE run_id = '" + run_id.replace("'", "''") + "' ORDER BY world, seq",
+        ).to_pylist()
+        if not rows:
+            raise SpecError(f"run {run_id}: no events; list the runs with troupe runs")
+        transcript = Transcript(True, out)
+        banner: tuple[str, int] | None = None
+        last_step = {}
+        for row in rows:
+            last_step[row["world"]] = max(last_step.get(row["world"], 0), row["step"])
+        for row in rows:
+            if (row["world"], row["step"]) != banner and row["step"] > 0:
+                banner = (row["world"], row["step"])
+                transcript.banner(row["world"], row["step"], last_step[row["world"]])
+            transcript.event(Event(**{k: row[k] for k in ("step", "agent", "direction", "type", "source", "target", "content", "call_key")}, time=row["sim_time"]))
+
+
+# ----- serve -----
+
+
+@app.command()
+def serve(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    cron: Annotated[Optional[str], typer.Option("--cron", help='Cron schedule, e.g. "0 3 * * *".')] = None,
+    interval: Annotated[Optional[int], typer.Option("--interval", help="Run every this many seconds.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Deployment name (default: the scenario's name).")] = None,
+    datasets: DatasetsOption = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a setting: section.key=value (repeatable).")] = [],
+    debug: DebugOption = False,
+) -> None:
+    """Serve the scenario flow on a schedule from the Prefect API you are configured for.
+
+    Start a server first (prefect server start) and export PREFECT_API_URL; the deployment and its
+    runs then appear in the Prefect UI. Stop serving with Ctrl-C.
+
+    Example: troupe serve focus_group.yaml --cron "0 3 * * *"
+    """
+    from troupe.errors import ConfigError
+    from troupe.scenario import load_scenario
+
+    with _errors(debug):
+        if (cron is None) == (interval is None):
+            raise ConfigError("serve: give exactly one of --cron or --interval")
+        loaded = load_scenario(scenario)
+        overrides = _overrides(set_, None)
+        from flows import scenario_flow
+
+        parameters = {
+            "scenario_path": str(scenario.resolve()),
+            "datasets_root": str(_root(datasets).resolve()),
+            "overrides": overrides,
+        }
+        deployment = name or loaded.scenario.name
+        out.print(f"serving troupe-scenario/{deployment} ({'cron ' + cron if cron else f'every {interval} s'}); Ctrl-C stops")
+        scenario_flow.serve(name=deployment, cron=cron, interval=interval, parameters=parameters, print_starting_message=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
