@@ -7,6 +7,7 @@ that a flow did not ask for is recomputed from the task cache when a later stage
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -88,12 +89,15 @@ def personas_stage(run: Run) -> list[dict[str, Any]]:
     return personas
 
 
-def simulation_stage(run: Run, personas: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[CallRecord]]:
-    """Run every world step by step; the worlds advance side by side, one task per world step."""
+def simulation_stage(run: Run, personas: list[dict[str, Any]]) -> tuple[list[str], list[CallRecord]]:
+    """Run every world step by step; the worlds advance side by side, one task per world step.
+
+    Worlds are returned as WorldState JSON text (what the tasks take and return).
+    """
     by_name = {p["name"]: p for p in personas}
     specs = run.loaded.scenario.worlds
     worlds = [
-        new_world(spec, [by_name[n] for n in (spec.agents or list(by_name))], run.config) for spec in specs
+        json.dumps(new_world(spec, [by_name[n] for n in (spec.agents or list(by_name))], run.config)) for spec in specs
     ]
     progress.emit("stage", "simulate", total=sum(spec.steps for spec in specs))
     task = configured(simulate_step, run.config)
@@ -109,18 +113,19 @@ def simulation_stage(run: Run, personas: list[dict[str, Any]]) -> tuple[list[dic
             outcome = future.result()
             worlds[i] = outcome["world"]
             calls.extend(_calls(outcome, _cached(future)))
-            progress.emit("advance", "simulate", advance=1, agents=len(worlds[i]["agents"]))
+            progress.emit("advance", "simulate", advance=1)
     return worlds, calls
 
 
-def extraction_stage(run: Run, worlds: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[CallRecord]]:
+def extraction_stage(run: Run, worlds: list[str]) -> tuple[list[dict[str, Any]], list[CallRecord]]:
     spec = run.loaded.scenario.extraction
     if spec is None:
         return [], []
     progress.emit("stage", "extract", total=len(worlds))
     task = configured(extract_results, run.config)
     settings, runtime = keyed_config(run.config), runtime_of(run.config)
-    futures = [task.submit(world, spec.model_dump(mode="json"), settings, world["name"], runtime) for world in worlds]
+    names = [spec.name for spec in run.loaded.scenario.worlds]
+    futures = [task.submit(world, spec.model_dump(mode="json"), settings, name, runtime) for world, name in zip(worlds, names)]
     records: list[dict[str, Any]] = []
     calls: list[CallRecord] = []
     for future in futures:
@@ -147,8 +152,8 @@ def write_personas(run: Run, personas: list[dict[str, Any]]) -> int:
     return len(personas)
 
 
-def write_events(run: Run, worlds: list[dict[str, Any]]) -> int:
-    table = events_table(worlds)
+def write_events(run: Run, worlds: list[str]) -> int:
+    table = events_table(json.loads(world) for world in worlds)
     write_partition(run.root, "events", run.run_id, table)
     return table.num_rows
 

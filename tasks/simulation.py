@@ -7,6 +7,7 @@ changing the stimulus of step N reuses every step before N from the task cache.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from prefect import task
@@ -19,9 +20,13 @@ from .options import task_config, task_gateway
 
 @task(name="simulate-step", task_run_name="{world_name} step {step}")
 def simulate_step(
-    world: dict[str, Any], spec: dict[str, Any], settings: dict[str, Any], world_name: str, step: int, runtime: dict[str, Any]
+    world: str, spec: dict[str, Any], settings: dict[str, Any], world_name: str, step: int, runtime: dict[str, Any]
 ) -> dict[str, Any]:
-    """Run one step of a world; returns the new world state and the calls the step made."""
+    """Run one step of a world; returns the new world state and the calls the step made.
+
+    The world travels as JSON text, not a dict: Prefect walks collection parameters looking for
+    futures, which costs more than the step's own work for a world of hundreds of agents.
+    """
     config = task_config(settings, runtime)
-    outcome = run_step(world, WorldSpec.model_validate(spec), config, task_gateway(config))
-    return outcome.model_dump(mode="json")
+    outcome = run_step(json.loads(world), WorldSpec.model_validate(spec), config, task_gateway(config))
+    return {"world": json.dumps(outcome.world), "calls": [c.model_dump(mode="json") for c in outcome.calls]}

@@ -179,6 +179,15 @@ def test_concurrent_identical_calls_are_paid_once(gateway: LLMGateway, fake: Fak
     assert sum(r.cache_hit for r in gateway.ledger.records) == 4
 
 
+def _gateway_process(script: str, fake: FakeOpenAI, cache_dir: str, **popen: object) -> subprocess.Popen:
+    """Run script in another Python process; argv[1] holds overrides pointing at fake and cache_dir."""
+    overrides = {"llm.api_type": "openai", "llm.base_url": fake.url, "llm.model": "fake-model", "cache.dir": cache_dir}
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.Popen(
+        [sys.executable, "-c", script, json.dumps(overrides)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, **popen
+    )
+
+
 def test_second_process_reuses_the_cache(gateway: LLMGateway, fake: FakeOpenAI, config, tmp_path: Path) -> None:
     gateway.structured(MESSAGES, Opinion)
     script = (
@@ -190,13 +199,10 @@ def test_second_process_reuses_the_cache(gateway: LLMGateway, fake: FakeOpenAI, 
         "result = LLMGateway(config).structured(MESSAGES, Opinion)\n"
         "print(json.dumps({'hit': result.cache_hit, 'value': result.value.model_dump()}))\n"
     )
-    overrides = {"llm.api_type": "openai", "llm.base_url": fake.url, "llm.model": "fake-model", "cache.dir": config.cache.dir}
-    root = Path(__file__).resolve().parent.parent
-    out = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(overrides)],
-        capture_output=True, text=True, cwd=root, check=True, env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    reply = json.loads(out.stdout.strip().splitlines()[-1])
+    process = _gateway_process(script, fake, config.cache.dir, stdout=subprocess.PIPE)
+    stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    reply = json.loads(stdout.decode().strip().splitlines()[-1])
     assert reply["hit"] is True
     assert fake.calls == 1
 
@@ -209,10 +215,7 @@ def test_two_processes_write_one_cache_concurrently(fake: FakeOpenAI, config, tm
         "g = LLMGateway(load_config(json.loads(sys.argv[1])))\n"
         "for i in range(30): g.complete([{'role': 'user', 'content': f'shared {i}'}])\n"
     )
-    overrides = {"llm.api_type": "openai", "llm.base_url": fake.url, "llm.model": "fake-model", "cache.dir": config.cache.dir}
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    procs = [subprocess.Popen([sys.executable, "-c", script, json.dumps(overrides)], cwd=root, env=env) for _ in range(2)]
+    procs = [_gateway_process(script, fake, config.cache.dir) for _ in range(2)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
     cache = FileCallCache(config.cache.dir)
     assert len(cache) == 30

@@ -152,5 +152,8 @@ def test_agent_turns_and_conversation_on_the_embedded_model(tmp_path: Path) -> N
             assert parsed is not None, problems
         acted = {e.agent for e in world.state.events if e.direction == "action"}
         assert acted == {"Ana", "Ben"}
+
+        bread, bus = gateway.embed(["fresh bread", "bus timetable"])  # semantic memory works locally too
+        assert len(bread) == len(bus) > 100 and bread != bus
     finally:
         stop_server(config.local)
