@@ -8,6 +8,7 @@ commands that run them, so ``troupe sql`` and ``troupe runs`` start fast.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -18,6 +19,7 @@ from typing import Annotated, Any, Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from troupe.examples import EXAMPLES_DIR
@@ -67,7 +69,7 @@ def _errors(debug: bool) -> Iterator[None]:
             raise
         code = 2 if isinstance(exc, _bad_input_errors()) else 1
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        err.print(f"[bold red]error:[/] {text}", soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
         raise typer.Exit(code) from None
 
 
@@ -90,10 +92,34 @@ def _overrides(settings: list[str], model: str | None) -> dict[str, str]:
         overrides[key.strip()] = value.strip()
     if model:
         overrides["llm.model"] = model
+    from troupe.config import load_config
+
+    load_config().with_overrides(overrides)  # an unknown key or a bad value stops here, before Prefect starts
     return overrides
 
 
 # ----- run / demo -----
+
+
+class _NoRunErrors(logging.Filter):
+    """Drops Prefect's flow and task run errors (with tracebacks): the CLI reports the error in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR or not record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
+
+
+@contextmanager
+def _console_logs(debug: bool) -> Iterator[None]:
+    """Without --debug, keep run errors off the console's log handlers; they still reach the Prefect API."""
+    handlers = [] if debug else [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    quiet = _NoRunErrors()
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
 
 
 class _Display:
@@ -109,7 +135,6 @@ class _Display:
         self.tasks: dict[str, Any] = {}
         self.calls = self.hits = self.tokens = 0
         self.cost = 0.0
-        self.agents = 0
 
     def __call__(self, event: Any) -> None:
         if event.kind == "call":
@@ -120,14 +145,15 @@ class _Display:
         elif event.kind == "stage":
             self.tasks[event.stage] = self.progress.add_task(event.stage, total=event.total, info="")
         elif event.kind == "advance" and event.stage in self.tasks:
-            self.agents += event.data.get("agents", 0)
             self.progress.advance(self.tasks[event.stage], event.advance)
         info = f"calls {self.calls}  cache hits {self.hits}  tokens {self.tokens}  ${self.cost:.4f}"
         for task in self.tasks.values():
             self.progress.update(task, info=info)
 
 
-def _run(scenario: Path, datasets: Path | None, run_id: str | None, overrides: dict[str, str], quiet: bool, transcript: bool) -> dict[str, Any]:
+def _run(
+    scenario: Path, datasets: Path | None, run_id: str | None, overrides: dict[str, str], quiet: bool, transcript: bool, debug: bool
+) -> dict[str, Any]:
     from troupe import progress
     from troupe.scenario import load_scenario
 
@@ -144,11 +170,12 @@ def _run(scenario: Path, datasets: Path | None, run_id: str | None, overrides: d
     unsubscribe = progress.subscribe(display) if not quiet else (lambda: None)
     started = time.perf_counter()
     try:
-        if quiet:
-            summary = scenario_flow(str(scenario.resolve()), run_id, str(datasets) if datasets else None, overrides)
-        else:
-            with display.progress:
+        with _console_logs(debug):
+            if quiet:
                 summary = scenario_flow(str(scenario.resolve()), run_id, str(datasets) if datasets else None, overrides)
+            else:
+                with display.progress:
+                    summary = scenario_flow(str(scenario.resolve()), run_id, str(datasets) if datasets else None, overrides)
     finally:
         unsubscribe()
     summary["wall_s"] = time.perf_counter() - started
@@ -157,7 +184,7 @@ def _run(scenario: Path, datasets: Path | None, run_id: str | None, overrides: d
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    table = Table(title=f"run {summary['run_id']} ({summary['scenario']}): {summary['status']}", show_header=False)
+    table = Table(title=escape(f"run {summary['run_id']} ({summary['scenario']}): {summary['status']}"), show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
     table.add_row("wall time", f"{summary['wall_s']:.1f} s")
@@ -188,7 +215,7 @@ def run(
     Example: troupe run focus_group.yaml --set llm.temperature=0.3 --transcript
     """
     with _errors(debug):
-        _run(scenario, datasets, run_id, _overrides(set_, model), quiet, transcript)
+        _run(scenario, datasets, run_id, _overrides(set_, model), quiet, transcript, debug)
 
 
 @app.command()
@@ -202,7 +229,7 @@ def demo(
     Example: troupe demo
     """
     with _errors(debug):
-        _run(DEMO_SCENARIO, datasets, None, {}, quiet, transcript=not quiet)
+        _run(DEMO_SCENARIO, datasets, None, {}, quiet, transcript=not quiet, debug=debug)
 
 
 @app.command()
@@ -219,7 +246,7 @@ def validate(
     with _errors(debug):
         loaded = load_scenario(scenario)
         worlds = ", ".join(f"{w.name} ({w.steps} steps)" for w in loaded.scenario.worlds)
-        out.print(f"{scenario}: valid: {len(loaded.personas)} personas; worlds {worlds}; hash {loaded.digest[:12]}")
+        out.print(escape(f"{scenario}: valid: {len(loaded.personas)} personas; worlds {worlds}; hash {loaded.digest[:12]}"))
 
 
 # ----- sql / runs / show -----
@@ -254,9 +281,9 @@ def _print_table(table: Any, fmt: Format, out_file: Path | None) -> None:
         else:
             sys.stdout.write(text + "\n")
         return
-    rich_table = Table(*table.column_names, show_lines=False)
+    rich_table = Table(*(escape(name) for name in table.column_names), show_lines=False)
     for row in table.to_pylist():
-        rich_table.add_row(*("" if v is None else str(v) for v in row.values()))
+        rich_table.add_row(*("" if v is None else escape(str(v)) for v in row.values()))
     out.print(rich_table)
     out.print(f"[dim]{table.num_rows} rows[/]")
 
@@ -295,7 +322,7 @@ def sql(
         try:
             _print_table(read_only_query(root, line), Format.table, None)
         except QueryError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
+            err.print(f"[bold red]error:[/] {escape(str(exc))}")
 
 
 @app.command()
@@ -312,7 +339,7 @@ def runs(datasets: DatasetsOption = None, debug: DebugOption = False) -> None:
             "SELECT run_id, scenario, status, strftime(started, '%Y-%m-%d %H:%M:%S') AS started, "
             "round(epoch(finished) - epoch(started), 1) AS seconds, model, calls, cache_hits, "
             "prompt_tokens + completion_tokens AS tokens, round(cost_usd, 4) AS cost_usd "
-            "FROM runs ORDER BY started DESC",
+            "FROM runs ORDER BY runs.started DESC",
         )
         _print_table(table, Format.table, None)
 

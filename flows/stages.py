@@ -24,10 +24,12 @@ from tasks.simulation import simulate_step
 from troupe import progress
 from troupe.config import Config, load_config
 from troupe.datasets import write_partition
+from troupe.environment import WorldState
 from troupe.datasets.rows import calls_table, events_table, extractions_table, personas_table, runs_table
 from troupe.llm import CallRecord
 from troupe.scenario import LoadedScenario, load_scenario
 from troupe.simulation import new_world
+from troupe.transcript import Transcript
 
 PERSONA_BATCH = 50
 
@@ -113,8 +115,20 @@ def simulation_stage(run: Run, personas: list[dict[str, Any]]) -> tuple[list[str
             outcome = future.result()
             worlds[i] = outcome["world"]
             calls.extend(_calls(outcome, _cached(future)))
+            if _cached(future) and run.config.simulation.transcript:
+                _replay_transcript(worlds[i], step, specs[i].steps)
             progress.emit("advance", "simulate", advance=1)
     return worlds, calls
+
+
+def _replay_transcript(world_json: str, step: int, total: int) -> None:
+    """Print a step replayed from the task cache, as it was printed when it ran."""
+    world = WorldState.model_validate_json(world_json)
+    transcript = Transcript(True)
+    transcript.banner(world.name, step, total)
+    for event in world.events:
+        if event.step == step:
+            transcript.event(event)
 
 
 def extraction_stage(run: Run, worlds: list[str]) -> tuple[list[dict[str, Any]], list[CallRecord]]:

@@ -27,16 +27,18 @@ _KEYED_SECTIONS = ("llm", "local", "simulation")  # what shapes results; cache/d
 
 
 class Runtime(BaseModel):
-    """Where a task stores things: excluded from cache keys."""
+    """Where a task stores things and what it prints: excluded from cache keys."""
 
     cache_dir: str
     cache_backend: str = "files"
     cache_enabled: bool = True
     datasets_root: str
+    transcript: bool = False
 
 
 def runtime_of(config: Config) -> dict[str, Any]:
     return Runtime(
+        transcript=config.simulation.transcript,
         cache_dir=str(config.cache_path),
         cache_backend=config.cache.backend,
         cache_enabled=config.cache.enabled,
@@ -45,8 +47,10 @@ def runtime_of(config: Config) -> dict[str, Any]:
 
 
 def keyed_config(config: Config) -> dict[str, Any]:
-    """The configuration a task's cache key depends on."""
-    return {section: getattr(config, section).model_dump(mode="json") for section in _KEYED_SECTIONS}
+    """The configuration a task's cache key depends on (printing the transcript shapes no result)."""
+    keyed = {section: getattr(config, section).model_dump(mode="json") for section in _KEYED_SECTIONS}
+    keyed["simulation"].pop("transcript")
+    return keyed
 
 
 def task_config(settings: dict[str, Any], runtime: dict[str, Any]) -> Config:
@@ -55,6 +59,7 @@ def task_config(settings: dict[str, Any], runtime: dict[str, Any]) -> Config:
     return Config.model_validate(
         {
             **settings,
+            "simulation": {**settings["simulation"], "transcript": rt.transcript},
             "cache": {"enabled": rt.cache_enabled, "backend": rt.cache_backend, "dir": rt.cache_dir},
             "datasets": {"root": rt.datasets_root},
         }

@@ -134,5 +134,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with temporary_settings(updates={PREFECT_API_URL: url}):
             yield url
     finally:
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)  # logs still queued for the API would retry after it stops
         os.environ.pop("PREFECT_API_URL", None)
         stop_prefect_server(server)

@@ -67,7 +67,7 @@ class Transcript:
 
     def banner(self, world: str, step: int, total: int) -> None:
         if self.enabled:
-            self.console.rule(f"{world} step {step} of {total}", style="bright_black")
+            self.console.rule(Text(f"{world} step {step} of {total}"), style="bright_black")
 
     def note(self, message: str) -> None:
         if self.enabled:
