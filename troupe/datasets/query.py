@@ -49,7 +49,7 @@ def connect(root: str | os.PathLike[str], *, run_id: str | None = None, lock_dow
         if _has_partitions(root, name):
             connection.execute(
                 f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{_glob(root, name)}', "
-                f"hive_partitioning = true, union_by_name = true){scope}"
+                f"hive_partitioning = true, hive_types = {{'run_id': VARCHAR}}, union_by_name = true){scope}"
             )
         else:
             schema = DATASETS.get(name, pa.schema([]))
@@ -65,15 +65,15 @@ def connect(root: str | os.PathLike[str], *, run_id: str | None = None, lock_dow
 def check_read_only(sql: str) -> None:
     """Raise QueryError unless sql is exactly one statement that only reads."""
     try:
-        statements = duckdb.extract_statements(sql)
+        # Keep only the types: a DuckDB Statement held by an error's traceback outlives the interpreter's
+        # shutdown and makes duckdb's bindings print "leaked instance" noise at exit.
+        kinds = [statement.type for statement in duckdb.extract_statements(sql)]
     except duckdb.Error as exc:
         raise QueryError(f"SQL: {str(exc).splitlines()[0]}; fix the query") from None
-    if len(statements) != 1:
-        raise QueryError(f"SQL: expected one statement, got {len(statements)}; run them one at a time")
-    if statements[0].type not in READABLE:
-        raise QueryError(
-            f"SQL: {statements[0].type.name} statements are not allowed; the datasets are read-only, use SELECT"
-        )
+    if len(kinds) != 1:
+        raise QueryError(f"SQL: expected one statement, got {len(kinds)}; run them one at a time")
+    if kinds[0] not in READABLE:
+        raise QueryError(f"SQL: {kinds[0].name} statements are not allowed; the datasets are read-only, use SELECT")
 
 
 def read_only_query(root: str | os.PathLike[str], sql: str) -> pa.Table:

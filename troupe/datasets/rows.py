@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any, Iterable
 
+import polars as pl
 import pyarrow as pa
 
 from ..cache import cache_key
 from ..llm import CallRecord
 from .io import table_from_rows
 from .schemas import EVENTS, LLM_CALLS, PERSONAS, RUNS, extractions_schema
+
+
+_EVENT_INPUT = {
+    "step": pl.Int64, "time": pl.String, "agent": pl.String, "direction": pl.String, "type": pl.String,
+    "source": pl.String, "target": pl.String, "content": pl.String, "call_key": pl.String,
+}
 
 
 def _text(value: Any) -> str | None:
@@ -39,17 +45,17 @@ def personas_table(personas: Iterable[dict[str, Any]]) -> pa.Table:
 
 def events_table(worlds: Iterable[dict[str, Any]]) -> pa.Table:
     """Every event of every world (worlds as WorldState JSON), in the order they happened."""
-    rows = [
-        {
-            "world": world["name"],
-            "seq": seq,
-            "sim_time": datetime.fromisoformat(event["time"]) if event.get("time") else None,
-            **{k: event.get(k) for k in ("step", "agent", "direction", "type", "source", "target", "content", "call_key")},
-        }
+    frames = [
+        pl.DataFrame(world["events"], schema=_EVENT_INPUT).with_columns(
+            world=pl.lit(world["name"]), seq=pl.int_range(pl.len(), dtype=pl.Int64)
+        )
         for world in worlds
-        for seq, event in enumerate(world["events"])
+        if world["events"]
     ]
-    return table_from_rows(rows, EVENTS)
+    if not frames:
+        return EVENTS.empty_table()
+    events = pl.concat(frames).with_columns(sim_time=pl.col("time").str.to_datetime(time_unit="us"))
+    return events.select(EVENTS.names).to_arrow().cast(EVENTS)
 
 
 def extractions_table(records: Iterable[dict[str, Any]], fields: dict[str, str]) -> pa.Table:

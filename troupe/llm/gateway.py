@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -43,6 +44,7 @@ from .types import CallRecord, ChatRequest, Message, RawResponse, Usage
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
+logger = logging.getLogger("troupe.llm")
 _TRANSIENT = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError)
 _MAX_RETRY_AFTER_S = 60.0
 
@@ -120,6 +122,7 @@ class LLMGateway:
 
     def __init__(self, config: Config | None = None, *, cache: CallCache | None = None) -> None:
         self.config = config or load_config()
+        logging.getLogger("troupe").setLevel(self.config.logging.level)
         llm = self.config.llm
         cache_config = self.config.cache
         self.cache = cache or open_cache(cache_config.enabled, cache_config.backend, self.config.cache_path)
@@ -300,10 +303,21 @@ class LLMGateway:
 
     def _retrying(self) -> AsyncRetrying:
         """Exponential back-off with jitter on transient faults, honouring Retry-After."""
+        attempts = self.config.llm.max_attempts
+
+        def log_retry(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            sleep = state.next_action.sleep if state.next_action else 0.0
+            logger.warning(
+                "LLM call failed (%s); retrying in %.1f s, attempt %d of %d",
+                type(exc).__name__ if exc else "?", sleep, state.attempt_number + 1, attempts,
+            )
+
         return AsyncRetrying(
-            stop=stop_after_attempt(self.config.llm.max_attempts),
+            stop=stop_after_attempt(attempts),
             wait=_wait,
             retry=retry_if_exception(lambda e: isinstance(e, _TRANSIENT)),
+            before_sleep=log_retry,
             reraise=True,
         )
 
