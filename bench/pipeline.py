@@ -5,7 +5,8 @@
 Writes a scenario with --personas inline personas who each answer one survey question (one
 world step: one call each) and an extraction per persona (one call each): two dependent stages.
 Runs it as the scenario flow on a Prefect server this command starts, against the fake
-OpenAI-compatible server with --latency seconds per call and --slots concurrent slots, with the
+OpenAI-compatible server (in a process of its own) with --latency seconds per call and --slots
+concurrent slots, with the
 gateway's max_concurrency = --slots. Prints the wall time against the ideal
 (ceil(calls / slots) x latency per dependent stage), then the same for a rerun (warm caches).
 """
@@ -24,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tests.conftest import start_prefect_server, stop_prefect_server
-from tests.fake_openai import FakeOpenAI
+from tests.fake_process import FakeOpenAIProcess
 
 
 def write_scenario(path: Path, personas: int) -> None:
@@ -75,21 +76,20 @@ def main() -> None:
             from flows import scenario_flow
 
             rows = []
-            with FakeOpenAI(latency_s=args.latency, slots=args.slots) as fake:
-                fake.responder = answer
+            with FakeOpenAIProcess(latency_s=args.latency, slots=args.slots, responder=answer) as fake:
                 overrides = {
                     "llm.api_type": "openai", "llm.base_url": fake.url, "llm.model": "fake-model",
                     "llm.max_concurrency": str(args.slots), "simulation.transcript": "false",
                 }
                 for label in ("first run", "rerun"):
-                    before = fake.calls
+                    fake.reset()
                     started = time.perf_counter()
                     scenario_flow(str(scenario), run_id=label.replace(" ", "-"), datasets_root=str(root / "datasets"), overrides=overrides)
                     wall = time.perf_counter() - started
-                    calls = fake.calls - before
-                    stages = 2 if calls else 0
+                    stats = fake.stats()
+                    stages = 2 if stats["calls"] else 0
                     ideal = stages * math.ceil(args.personas / args.slots) * args.latency
-                    rows.append((label, calls, wall, ideal, fake.peak_concurrency))
+                    rows.append((label, stats["calls"], wall, ideal, stats["peak_concurrency"]))
         finally:
             stop_prefect_server(server)
 

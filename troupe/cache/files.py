@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +38,20 @@ class FileCallCache:
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}-", suffix=".tmp")
+        # A name no other writer uses (process and thread), so writers never share a temporary file.
+        tmp = path.parent / f".{key[:16]}-{os.getpid()}-{threading.get_ident()}.tmp"
+        data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(value, handle, ensure_ascii=False, separators=(",", ":"))
+            handle = open(tmp, "wb")
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(tmp, "wb")
+        try:
+            with handle:
+                handle.write(data)
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
 
     def delete(self, key: str) -> None:
