@@ -47,8 +47,25 @@ def test_max_actions_is_sent_as_max_items(fake: FakeOpenAI, tmp_path: Path) -> N
     assert (actions["minItems"], actions["maxItems"]) == (1, 3)
     action = schema["$defs"]["Action"]
     assert action["properties"]["type"]["enum"] == ["TALK", "THINK", "REACH_OUT", "DONE"]
-    assert action["properties"]["content"]["maxLength"] > 0 and action["properties"]["target"]["maxLength"] > 0
+    assert action["properties"]["content"]["maxLength"] > 0
+    assert action["properties"]["target"]["const"] == ""  # nobody to name yet: USER spoke without a name
     assert "a list of at most 3 actions" in request["messages"][0]["content"]
+
+
+def test_targets_are_the_people_an_agent_can_name(fake: FakeOpenAI, tmp_path: Path) -> None:
+    """Accessible agents, known relations and recent speakers; free text (bounded) when there are too many."""
+    Script({"Lisa": [[talk("Hi", "Oscar"), done()], [done()]]}).install(fake)
+    lisa = _lisa(fake, tmp_path)
+    lisa.define_several("relationships", [{"name": "Sara", "description": "Your manager."}])
+    lisa.make_agent_accessible("Oscar")
+    lisa.listen_and_act("Hello", source="Waiter")
+    target = schema_of(turn_requests(fake, "Lisa")[0])["$defs"]["Action"]["properties"]["target"]
+    assert target["enum"] == ["", "Oscar", "Sara", "Waiter"]
+    for i in range(30):
+        lisa.make_agent_accessible(f"Person {i}")
+    lisa.listen_and_act("And now?", source="Waiter")
+    target = schema_of(turn_requests(fake, "Lisa")[1])["$defs"]["Action"]["properties"]["target"]
+    assert "enum" not in target and target["maxLength"] > 0
 
 
 def test_too_many_actions_are_repaired(fake: FakeOpenAI, tmp_path: Path) -> None:
@@ -97,7 +114,7 @@ def test_repetition_guard_drops_recent_identical_actions(fake: FakeOpenAI, tmp_p
             ]
         }
     ).install(fake)
-    lisa = _lisa(fake, tmp_path)
+    lisa = _lisa(fake, tmp_path, **{"simulation.constrain_targets": "false"})  # Oscar and Marcos are only names here
     lisa.act(n=3)
     assert acted(lisa) == [
         ("TALK", "Hello Oscar", "Oscar"),
@@ -151,7 +168,7 @@ def test_until_done_takes_at_most_max_turns(fake: FakeOpenAI, tmp_path: Path) ->
 
 def test_cognitive_state_is_applied_and_returned_actions_carry_the_call(fake: FakeOpenAI, tmp_path: Path) -> None:
     Script({"Lisa": [turn(reach_out("Oscar"), done(), goals="Meet Oscar", emotions="Hopeful")]}).install(fake)
-    lisa = _lisa(fake, tmp_path)
+    lisa = _lisa(fake, tmp_path, **{"simulation.constrain_targets": "false"})  # Oscar is only a name here
     events = lisa.think_and_act("I should meet Oscar.", return_actions=True)
     assert lisa.state.cognitive.goals == "Meet Oscar" and lisa.state.cognitive.emotions == "Hopeful"
     assert events is not None and len({e.call_key for e in events}) == 1 and events[0].call_key

@@ -105,8 +105,9 @@ def test_targeted_talk_reaches_only_the_target(fake: FakeOpenAI, gateway: LLMGat
 
 
 def test_talk_to_unknown_target_follows_broadcast_if_no_target(fake: FakeOpenAI, config: Config) -> None:
+    free_targets = config.with_overrides({"simulation.constrain_targets": "false"})  # else "Bob" cannot be named
     for flag, expected in [(True, [(1, "Lisa", "Is Bob here?")]), (False, [])]:
-        gateway = LLMGateway(config)
+        gateway = LLMGateway(free_targets)
         Script({"Lisa": [[talk("Is Bob here?", "Bob"), done()]]}).install(fake)
         world = _world(gateway, "Lisa", "Oscar", broadcast_if_no_target=flag)
         world.run(1)
@@ -184,7 +185,8 @@ def test_sequential_order_is_reproducible_per_seed(fake: FakeOpenAI, tmp_path: P
 # ----- REACH_OUT, broadcasts and what the prompt shows -----
 
 
-def test_reach_out_connects_both_agents(fake: FakeOpenAI, gateway: LLMGateway) -> None:
+def test_reach_out_connects_both_agents(fake: FakeOpenAI, config: Config) -> None:
+    gateway = LLMGateway(config.with_overrides({"simulation.constrain_targets": "false"}))  # to name "Nobody"
     Script(
         {
             "Lisa": [[reach_out("Oscar"), reach_out("Nobody"), done()], [talk("Nice to meet you", "Oscar"), done()]],

@@ -66,6 +66,7 @@ class SimulationConfig(_Section):
     max_actions_per_turn: int = 4
     max_turns_until_done: int = 2
     persona_max_items: int = 3
+    constrain_targets: bool = True
     episode_prefix: int = 4
     episode_window: int = 16
     consolidate_every: int = 0

@@ -49,15 +49,23 @@ class TurnReply(BaseModel):
     cognitive_state: CognitiveReply
 
 
-@lru_cache(maxsize=64)
-def turn_schema(action_types: tuple[str, ...], max_actions: int) -> type[TurnReply]:
-    """The reply model for one turn with these action types and at most max_actions actions."""
+MAX_TARGET_CHOICES = 24
+
+
+@lru_cache(maxsize=256)
+def turn_schema(action_types: tuple[str, ...], max_actions: int, targets: tuple[str, ...] | None = None) -> type[TurnReply]:
+    """The reply model for one turn with these action types and at most max_actions actions.
+
+    With targets, ``target`` must be one of them (always including ""): a grammar-constrained
+    model then names a real person instead of writing prose into the field.
+    """
+    target_type: object = str if targets is None else Literal[tuple(dict.fromkeys(("", *targets)))]  # type: ignore[misc]
     action = create_model(
         "Action",
         __base__=ActionReply,
         type=(Literal[action_types], ...),  # type: ignore[valid-type]
         content=(str, Field(max_length=CONTENT_MAX)),
-        target=(str, Field(max_length=TARGET_MAX)),
+        target=(target_type, Field(max_length=TARGET_MAX) if targets is None else ...),
     )
     return create_model(  # type: ignore[return-value]
         "AgentTurn",

@@ -18,7 +18,7 @@ from ..errors import SpecError
 from ..llm import loop
 from ..transcript import Transcript
 from . import memory
-from .actions import BASE_ACTIONS, ActionReply, turn_schema, turn_token_bound
+from .actions import BASE_ACTIONS, MAX_TARGET_CHOICES, ActionReply, turn_schema, turn_token_bound
 from .persona import Persona, load_spec_file, save_spec
 from .render import persona_outline
 from .state import AgentState, Event
@@ -265,6 +265,21 @@ class TinyPerson:
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
+    def _targets(self) -> tuple[str, ...] | None:
+        """Whom an action may name: the people the agent can reach, sees around, knows, or just heard from.
+
+        None (free text) when ``[simulation] constrain_targets`` is off or there are more than
+        MAX_TARGET_CHOICES names, to keep the schema small.
+        """
+        if not self.settings.constrain_targets:
+            return None
+        relations = self.state.persona.get("relationships") or []
+        known = [r.get("name", "") for r in relations if isinstance(r, dict)]
+        present = [a.name for a in getattr(self.environment, "agents", [])]
+        heard = [e.source for e in self.state.episodes[-20:] if e.direction == "stimulus"]
+        names = [n for n in dict.fromkeys([*self.state.accessible, *present, *known, *heard]) if n and n != self.name]
+        return tuple(names) if len(names) <= MAX_TARGET_CHOICES else None
+
     def _recall_query(self) -> str:
         recent: list[str] = []
         for event in reversed(self.state.episodes):
@@ -296,7 +311,7 @@ class TinyPerson:
         """One LLM call: the agent's next actions and cognitive state, not yet applied."""
         settings = self.settings
         recalled = await memory.recall(self.state, self.gateway, self._recall_query(), settings.recall_top_k)
-        schema = turn_schema(tuple(self._action_types()), settings.max_actions_per_turn)
+        schema = turn_schema(tuple(self._action_types()), settings.max_actions_per_turn, self._targets())
         max_tokens = max(self.gateway.config.llm.max_tokens, turn_token_bound(settings.max_actions_per_turn))
         return await self.gateway.astructured(
             self.prompt_messages(recalled), schema, purpose=f"act:{self.name}", max_tokens=max_tokens
