@@ -7,6 +7,7 @@ commands that run them, so ``troupe sql`` and ``troupe runs`` start fast.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -362,20 +363,17 @@ def show(
     with _errors(debug):
         rows = read_only_query(
             _root(datasets),
-            "SELECT * EXCLUDE (run_id) FROM events WHERE run_id = '" + run_id.replace("'", "''") + "' ORDER BY world, seq",
+            "SELECT * EXCLUDE (run_id), max(step) OVER (PARTITION BY world) AS steps FROM events "
+            "WHERE run_id = '" + run_id.replace("'", "''") + "' ORDER BY world, seq",
         ).to_pylist()
         if not rows:
             raise SpecError(f"run {run_id}: no events; list the runs with troupe runs")
         transcript = Transcript(True, out)
-        banner: tuple[str, int] | None = None
-        last_step = {}
-        for row in rows:
-            last_step[row["world"]] = max(last_step.get(row["world"], 0), row["step"])
-        for row in rows:
-            if (row["world"], row["step"]) != banner and row["step"] > 0:
-                banner = (row["world"], row["step"])
-                transcript.banner(row["world"], row["step"], last_step[row["world"]])
-            transcript.event(Event(**{k: row[k] for k in ("step", "agent", "direction", "type", "source", "target", "content", "call_key")}, time=row["sim_time"]))
+        for (world, step, steps), group in itertools.groupby(rows, key=lambda r: (r["world"], r["step"], r["steps"])):
+            transcript.replay(world, step, steps, (Event(**{k: r[k] for k in _EVENT_FIELDS}, time=r["sim_time"]) for r in group))
+
+
+_EVENT_FIELDS = ("step", "agent", "direction", "type", "source", "target", "content", "call_key")
 
 
 # ----- serve -----

@@ -124,11 +124,7 @@ def simulation_stage(run: Run, personas: list[dict[str, Any]]) -> tuple[list[str
 def _replay_transcript(world_json: str, step: int, total: int) -> None:
     """Print a step replayed from the task cache, as it was printed when it ran."""
     world = WorldState.model_validate_json(world_json)
-    transcript = Transcript(True)
-    transcript.banner(world.name, step, total)
-    for event in world.events:
-        if event.step == step:
-            transcript.event(event)
+    Transcript(True).replay(world.name, step, total, (e for e in world.events if e.step == step))
 
 
 def extraction_stage(run: Run, worlds: list[str]) -> tuple[list[dict[str, Any]], list[CallRecord]]:

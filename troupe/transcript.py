@@ -13,6 +13,7 @@ it, and :meth:`Transcript.text` gives the plain text for tests and logs.
 from __future__ import annotations
 
 import textwrap
+from typing import Iterable
 
 from rich.console import Console
 from rich.text import Text
@@ -68,6 +69,13 @@ class Transcript:
     def banner(self, world: str, step: int, total: int) -> None:
         if self.enabled:
             self.console.rule(Text(f"{world} step {step} of {total}"), style="bright_black")
+
+    def replay(self, world: str, step: int, total: int, events: Iterable[Event]) -> None:
+        """Print one step of recorded events under its banner (step 0: before the first step, no banner)."""
+        if step > 0:
+            self.banner(world, step, total)
+        for event in events:
+            self.event(event)
 
     def note(self, message: str) -> None:
         if self.enabled:
