@@ -294,3 +294,14 @@ def test_persona_outline_is_cut_to_persona_max_items(fake: FakeOpenAI, tmp_path:
     system = lisa.prompt_messages()[0]["content"]
     assert f"skills: {skills[0]}; {skills[1]} (+{len(skills) - 2} more)" in system
     assert skills[2] not in system
+
+
+def test_tinytroupe_state_api(fake: FakeOpenAI, tmp_path: Path) -> None:
+    Script({"Lisa": [[think("Noted."), done()]]}).install(fake)
+    lisa = _lisa(fake, tmp_path)
+    lisa.listen_and_act("Remember the meeting at noon.")
+    state = lisa.encode_complete_state()
+    assert state == lisa.to_json()
+    other = _lisa(fake, tmp_path).decode_complete_state(state)
+    assert other.to_json() == state and other.state is not lisa.state
+    assert "Remember the meeting at noon." in other.pretty_current_interactions()

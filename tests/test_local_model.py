@@ -157,3 +157,20 @@ def test_agent_turns_and_conversation_on_the_embedded_model(tmp_path: Path) -> N
         assert len(bread) == len(bus) > 100 and bread != bus
     finally:
         stop_server(config.local)
+
+
+@needs_runtime
+def test_gateway_restarts_a_server_that_went_away(tmp_path: Path) -> None:
+    """Another process started the server and exited: the next call starts one again instead of failing."""
+    port = free_port()
+    config = load_config({"local.port": port, "cache.enabled": "false", "llm.max_attempts": 3}, cwd=tmp_path, environ={})
+    gateway = LLMGateway(config)
+    try:
+        first = gateway.complete([{"role": "user", "content": "Say hi."}], max_tokens=400)
+        stop_server(config.local)  # as if its owner had exited
+        assert _answers(config.local) is None
+        second = gateway.complete([{"role": "user", "content": "Say hello."}], max_tokens=400)
+        assert first.text and second.text
+        assert _answers(config.local) is True
+    finally:
+        stop_server(config.local)

@@ -168,10 +168,18 @@ class TinyPerson:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], **kwargs: Any) -> "TinyPerson":
+        return cls(persona=Persona.from_dict(data["persona"]), **kwargs).decode_complete_state(data)
+
+    def encode_complete_state(self) -> dict[str, Any]:
+        """TinyTroupe's name for :meth:`to_json`."""
+        return self.to_json()
+
+    def decode_complete_state(self, data: dict[str, Any]) -> "TinyPerson":
+        """Replace this agent's state with data (as :meth:`to_json` gives it); TinyTroupe's API."""
         state = AgentState.model_validate(data)
-        agent = cls(persona=Persona.from_dict(state.persona), **kwargs)
-        agent.state = state
-        return agent
+        self._persona = Persona.from_dict(state.persona)
+        self.state = state
+        return self
 
     # ----- stimuli -----
 
@@ -365,6 +373,11 @@ class TinyPerson:
 
     def think_and_act(self, thought: str, return_actions: bool = False, **kwargs: Any) -> list[Event] | None:
         return self.think(thought).act(return_actions=return_actions, **kwargs)
+
+    def pp_current_interactions(self, last_n: int = 20) -> None:
+        """Print the agent's latest events, as TinyTroupe's pp_current_interactions does."""
+        for event in self.state.episodes[-last_n:]:
+            self.transcript.event(event)
 
     def pretty_current_interactions(self, last_n: int = 20) -> str:
         """The agent's latest events as transcript text."""

@@ -301,6 +301,10 @@ class TinyWorld:
         self.state.agents = [agent.state for agent in self.agents]
         return self.state.model_dump(mode="json")
 
+    def encode_complete_state(self) -> dict[str, Any]:
+        """TinyTroupe's name for :meth:`to_json`."""
+        return self.to_json()
+
     @classmethod
     def from_json(
         cls,

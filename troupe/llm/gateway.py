@@ -345,6 +345,9 @@ class LLMGateway:
                         except openai.RateLimitError:
                             await endpoint.limiter.on_rate_limited()
                             raise
+                        except openai.APIConnectionError:
+                            await self._revive_local_server()
+                            raise
                     await endpoint.limiter.on_success()
         except _TRANSIENT as exc:
             raise LLMUnavailable(
@@ -362,6 +365,13 @@ class LLMGateway:
         raw = self._raw(completion, endpoint, request.max_tokens)
         endpoint.limiter.settle_tokens(estimate, raw.usage.prompt_tokens + raw.usage.completion_tokens)
         return raw, attempts
+
+    async def _revive_local_server(self) -> None:
+        """The embedded server went away (the process that started it exited): start one before the retry."""
+        if self.config.llm.api_type == "local" and not self.config.llm.base_url:
+            from ..local_model import ensure_server
+
+            await asyncio.to_thread(ensure_server, self.config.local)
 
     def _raw(self, completion: Any, endpoint: _Endpoint, max_tokens: int) -> RawResponse:
         if not completion.choices:
