@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence
 from .. import prompts
 from ..config import Config, SimulationConfig, load_config
 from ..errors import SpecError
-from ..llm import loop
+from ..llm import LLMGateway, default_gateway, loop
 from ..transcript import Transcript
 from . import memory
 from .actions import BASE_ACTIONS, MAX_TARGET_CHOICES, ActionReply, turn_schema, turn_token_bound
@@ -24,7 +24,7 @@ from .render import persona_outline
 from .state import AgentState, Event
 
 if TYPE_CHECKING:
-    from ..llm import ChatResult, LLMGateway
+    from ..llm import ChatResult
     from .actions import TurnReply
 
 
@@ -91,10 +91,9 @@ class TinyPerson:
 
     @property
     def gateway(self) -> "LLMGateway":
+        """The gateway given, else one for the config given, else the process's default gateway."""
         if self._gateway is None:
-            from ..llm import default_gateway
-
-            self._gateway = default_gateway()
+            self._gateway = LLMGateway(self._config) if self._config is not None else default_gateway()
         return self._gateway
 
     @property

@@ -57,9 +57,7 @@ class Intervention:
             if not await asyncio.to_thread(self.functional_precondition, self._targets(world)):
                 return False
         if self.textual_precondition:
-            from ..llm import default_gateway
-
-            gateway = world.gateway or default_gateway()
+            gateway = world.gateway
             messages = [
                 {
                     "role": "user",

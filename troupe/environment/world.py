@@ -19,19 +19,17 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 from pydantic import BaseModel, Field
 
 from ..agent.person import TinyPerson
 from ..agent.state import AgentState, Event
 from ..config import Config, load_config
-from ..llm import loop
+from ..llm import LLMGateway, default_gateway, loop
 from ..transcript import Transcript
 from .intervention import Intervention
 
-if TYPE_CHECKING:
-    from ..llm import LLMGateway
 
 StepMode = Literal["parallel", "sequential"]
 
@@ -70,6 +68,7 @@ class TinyWorld:
         config: Config | None = None,
         transcript: Transcript | bool | None = None,
     ) -> None:
+        self._config_given = config is not None
         self.config = config or (gateway.config if gateway is not None else load_config())
         settings = self.config.simulation
         self.state = WorldState(
@@ -80,7 +79,7 @@ class TinyWorld:
             seed=settings.seed if seed is None else seed,
             broadcast_if_no_target=broadcast_if_no_target,
         )
-        self.gateway = gateway
+        self._gateway = gateway
         if isinstance(transcript, Transcript):
             self.transcript = transcript
         else:
@@ -88,6 +87,13 @@ class TinyWorld:
         self.agents: list[TinyPerson] = []
         self.interventions: list[Intervention] = []
         self.add_agents(agents)
+
+    @property
+    def gateway(self) -> "LLMGateway":
+        """The gateway given, else one for the config given, else the process's default (for interventions)."""
+        if self._gateway is None:
+            self._gateway = LLMGateway(self.config) if self._config_given else default_gateway()
+        return self._gateway
 
     # ----- the Environment protocol agents use -----
 
@@ -115,8 +121,8 @@ class TinyWorld:
             raise ValueError(f"{agent.name} is already in {agent.environment.name}; remove it there first")
         agent.environment = self
         agent.transcript = self.transcript
-        if self.gateway is not None and agent._gateway is None:
-            agent._gateway = self.gateway
+        if self._gateway is not None and agent._gateway is None:
+            agent._gateway = self._gateway
         self.agents.append(agent)
         return self
 
