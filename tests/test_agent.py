@@ -38,8 +38,9 @@ def _lisa(fake: FakeOpenAI, tmp_path: Path, **overrides: Any) -> TinyPerson:
 
 
 def test_max_actions_is_sent_as_max_items(fake: FakeOpenAI, tmp_path: Path) -> None:
+    """The bounds reach a grammar-constrained server (llama.cpp's json_object + schema form) as written."""
     Script({"Lisa": [[talk("Hi"), done()]]}).install(fake)
-    lisa = _lisa(fake, tmp_path, **{"simulation.max_actions_per_turn": 3})
+    lisa = _lisa(fake, tmp_path, **{"simulation.max_actions_per_turn": 3, "llm.structured_output": "json_object_schema"})
     lisa.listen_and_act("Hello there")
     (request,) = turn_requests(fake, "Lisa")
     schema = schema_of(request)
@@ -55,7 +56,7 @@ def test_max_actions_is_sent_as_max_items(fake: FakeOpenAI, tmp_path: Path) -> N
 def test_targets_are_the_people_an_agent_can_name(fake: FakeOpenAI, tmp_path: Path) -> None:
     """Accessible agents, known relations and recent speakers; free text (bounded) when there are too many."""
     Script({"Lisa": [[talk("Hi", "Oscar"), done()], [done()]]}).install(fake)
-    lisa = _lisa(fake, tmp_path)
+    lisa = _lisa(fake, tmp_path, **{"llm.structured_output": "json_object_schema"})
     lisa.define_several("relationships", [{"name": "Sara", "description": "Your manager."}])
     lisa.make_agent_accessible("Oscar")
     lisa.listen_and_act("Hello", source="Waiter")
@@ -305,3 +306,15 @@ def test_tinytroupe_state_api(fake: FakeOpenAI, tmp_path: Path) -> None:
     other = _lisa(fake, tmp_path).decode_complete_state(state)
     assert other.to_json() == state and other.state is not lisa.state
     assert "Remember the meeting at noon." in other.pretty_current_interactions()
+
+
+def test_strict_json_schema_keeps_the_bound_in_validation(fake: FakeOpenAI, tmp_path: Path) -> None:
+    """OpenAI's strict form carries no maxItems, so the bound is enforced when the reply is validated."""
+    too_many = [think("one"), think("two"), think("three"), talk("four"), done()]
+    Script({"Lisa": [too_many, [talk("Just this"), done()]]}).install(fake)
+    lisa = _lisa(fake, tmp_path, **{"simulation.max_actions_per_turn": 3})
+    lisa.listen_and_act("Hello")
+    first, repair = turn_requests(fake, "Lisa", repairs=True)
+    sent = first["response_format"]["json_schema"]
+    assert sent["strict"] is True and "maxItems" not in sent["schema"]["properties"]["actions"]
+    assert acted(lisa) == [("TALK", "Just this", ""), ("DONE", "", "")]

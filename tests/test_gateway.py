@@ -44,6 +44,10 @@ def test_structured_reply_is_parsed_and_sent_as_json_schema(gateway: LLMGateway,
     assert sent["type"] == "json_schema"
     assert sent["json_schema"]["strict"] is True
     assert sent["json_schema"]["schema"]["additionalProperties"] is False
+    # OpenAI's strict mode takes no length or range keywords: they are dropped from what is sent
+    # (the reply is still validated against them by pydantic).
+    assert "maxLength" not in sent["json_schema"]["schema"]["properties"]["reasoning"]
+    assert "minimum" not in sent["json_schema"]["schema"]["properties"]["score"]
 
 
 def test_invalid_reply_gets_one_repair_round(gateway: LLMGateway, fake: FakeOpenAI) -> None:

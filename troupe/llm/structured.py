@@ -34,26 +34,38 @@ def schema_of(model: type[BaseModel]) -> dict[str, Any]:
     return json.loads(_schema_text(model))
 
 
+# Keywords OpenAI's strict mode rejects or ignores; pydantic still enforces them on the reply.
+_NOT_STRICT = {
+    "maxLength", "minLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "multipleOf", "minItems", "maxItems", "default",
+}
+
+
 def _strict(schema: dict[str, Any]) -> dict[str, Any] | None:
-    """OpenAI's strict form (every property required, no extras), or None if the schema has optional fields."""
+    """OpenAI's strict form of schema, or None when it has optional fields (strict needs all required).
+
+    Objects get ``additionalProperties: false``; unsupported keywords are dropped; ``const``
+    becomes a one-value ``enum``.
+    """
     strict = copy.deepcopy(schema)
-    nodes = [strict, *strict.get("$defs", {}).values()]
-    while nodes:
-        node = nodes.pop()
+
+    def visit(node: Any) -> bool:
         if not isinstance(node, dict):
-            continue
-        if node.get("type") == "object" and "properties" in node:
+            return True
+        for keyword in _NOT_STRICT & node.keys():
+            del node[keyword]
+        if "const" in node:
+            node["enum"] = [node.pop("const")]
+        children: list[Any] = [node.get("items"), *node.get("anyOf", []), *node.get("oneOf", []), *node.get("allOf", [])]
+        if "properties" in node:
             if set(node.get("required", [])) != set(node["properties"]):
-                return None
+                return False
             node["additionalProperties"] = False
-        for key in ("properties",):
-            nodes.extend(node.get(key, {}).values())
-        for key in ("items",):
-            if isinstance(node.get(key), dict):
-                nodes.append(node[key])
-        for key in ("anyOf", "oneOf", "allOf"):
-            nodes.extend(node.get(key, []))
-    return strict
+            children.extend(node["properties"].values())
+        children.extend(node.get("$defs", {}).values())
+        return all(visit(child) for child in children)
+
+    return strict if visit(strict) else None
 
 
 def response_format(mode: StructuredMode, name: str, schema: dict[str, Any]) -> dict[str, Any]:
