@@ -361,3 +361,12 @@ def test_rerun_with_a_warm_cache_is_identical_and_free(fake: FakeOpenAI, tmp_pat
     assert second == first
     assert (fake.calls, fake.embedding_calls) == (calls, embeddings)
     assert gateway.ledger.totals()["calls"] == 0 and gateway.ledger.totals()["cache_hits"] == calls
+
+
+def test_reach_out_without_a_name_tells_the_agent(fake: FakeOpenAI, gateway: LLMGateway) -> None:
+    Script({"Lisa": [[reach_out(""), done()]]}).install(fake)
+    world = _world(gateway, "Lisa", "Oscar")
+    world.run(1)
+    lisa, oscar = world.agents
+    assert stimuli(lisa, "SOCIAL") == [(1, "Chat Room", "To reach out, name the person you want to reach.")]
+    assert lisa.state.accessible == [] and stimuli(oscar, "SOCIAL") == []

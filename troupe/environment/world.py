@@ -282,6 +282,9 @@ class TinyWorld:
             else:
                 source.socialize(f"{event.target} is not here: nobody heard you.", self.name)
         elif event.type == "REACH_OUT":
+            if not event.target:
+                source.socialize("To reach out, name the person you want to reach.", self.name)
+                return
             target = self.get_agent_by_name(event.target)
             if target is None or not self.can_reach(source, target):
                 source.socialize(f"{event.target} could not be reached.", self.name)
