@@ -318,3 +318,28 @@ def test_strict_json_schema_keeps_the_bound_in_validation(fake: FakeOpenAI, tmp_
     sent = first["response_format"]["json_schema"]
     assert sent["strict"] is True and "maxItems" not in sent["schema"]["properties"]["actions"]
     assert acted(lisa) == [("TALK", "Just this", ""), ("DONE", "", "")]
+
+
+class _Notepad:
+    """A tool: adds a WRITE_NOTE action and keeps what the agent writes."""
+
+    actions = {"WRITE_NOTE": "write a note to yourself; content = the note"}
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    async def handle(self, agent: TinyPerson, action: Any) -> None:
+        self.notes.append(f"{agent.name}: {action.content}")
+
+
+def test_faculties_add_action_types_and_handle_them(fake: FakeOpenAI, tmp_path: Path) -> None:
+    note = {"type": "WRITE_NOTE", "content": "Buy milk.", "target": ""}
+    Script({"Lisa": [[note, talk("Done with my notes."), done()]]}).install(fake)
+    notepad = _Notepad()
+    lisa = TinyPerson("Lisa", gateway=LLMGateway(fake_config(fake, tmp_path)), faculties=[notepad])
+    lisa.listen_and_act("Anything to remember?")
+    (request,) = turn_requests(fake, "Lisa")
+    assert schema_of(request)["$defs"]["Action"]["properties"]["type"]["enum"] == ["TALK", "THINK", "REACH_OUT", "WRITE_NOTE", "DONE"]
+    assert "- WRITE_NOTE: write a note to yourself" in request["messages"][0]["content"]
+    assert notepad.notes == ["Lisa: Buy milk."]
+    assert acted(lisa)[0] == ("WRITE_NOTE", "Buy milk.", "")
