@@ -343,3 +343,10 @@ def test_faculties_add_action_types_and_handle_them(fake: FakeOpenAI, tmp_path: 
     assert "- WRITE_NOTE: write a note to yourself" in request["messages"][0]["content"]
     assert notepad.notes == ["Lisa: Buy milk."]
     assert acted(lisa)[0] == ("WRITE_NOTE", "Buy milk.", "")
+
+
+def test_done_is_recorded_without_content_or_target(fake: FakeOpenAI, tmp_path: Path) -> None:
+    Script({"Lisa": [[think("All set."), {"type": "DONE", "content": "Bye now.", "target": "Oscar"}]]}).install(fake)
+    lisa = _lisa(fake, tmp_path, **{"simulation.constrain_targets": "false"})
+    lisa.listen_and_act("Anything else?")
+    assert acted(lisa) == [("THINK", "All set.", ""), ("DONE", "", "")]

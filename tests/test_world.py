@@ -370,3 +370,13 @@ def test_reach_out_without_a_name_tells_the_agent(fake: FakeOpenAI, gateway: LLM
     lisa, oscar = world.agents
     assert stimuli(lisa, "SOCIAL") == [(1, "Chat Room", "To reach out, name the person you want to reach.")]
     assert lisa.state.accessible == [] and stimuli(oscar, "SOCIAL") == []
+
+
+def test_reach_out_to_someone_already_in_touch_changes_nothing(fake: FakeOpenAI, gateway: LLMGateway) -> None:
+    Script({"Lisa": [[reach_out("Oscar"), done()]]}).install(fake)
+    world = _world(gateway, "Lisa", "Oscar")
+    world.make_everyone_accessible()
+    world.run(1)
+    lisa, oscar = world.agents
+    assert stimuli(lisa, "SOCIAL") == stimuli(oscar, "SOCIAL") == []
+    assert lisa.state.accessible == ["Oscar"] and oscar.state.accessible == ["Lisa"]

@@ -334,7 +334,8 @@ class TinyPerson:
         self.state.turns += 1
         events: list[Event] = []
         for action in self._guard(reply.value.actions):
-            event = self._remember("action", action.type, action.content, source=self.name, target=action.target, call_key=reply.key)
+            content, target = ("", "") if action.type == "DONE" else (action.content, action.target)  # DONE carries nothing
+            event = self._remember("action", action.type, content, source=self.name, target=target, call_key=reply.key)
             events.append(event)
             if action.type == "REACH_OUT" and action.target and self.environment is None:
                 self.make_agent_accessible(action.target)

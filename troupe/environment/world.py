@@ -289,6 +289,8 @@ class TinyWorld:
             if target is None or not self.can_reach(source, target):
                 source.socialize(f"{event.target} could not be reached.", self.name)
                 return
+            if target.name in source.state.accessible and source.name in target.state.accessible:
+                return  # already in touch: nothing changes, nobody needs telling
             source.make_agent_accessible(target)
             target.make_agent_accessible(source)
             source.socialize(f"{target.name} was reached and is now available to talk.", self.name)
