@@ -11,7 +11,6 @@ tokens/s (a short prompt, a long answer); and over --turns agent turns with the 
 from __future__ import annotations
 
 import argparse
-import socket
 import tempfile
 import time
 
@@ -19,6 +18,7 @@ import openai
 from rich.console import Console
 from rich.table import Table
 
+from tests.conftest import free_port
 from troupe import TinyPerson
 from troupe.config import load_config
 from troupe.llm import LLMGateway, LLMStructuredOutputError
@@ -38,11 +38,6 @@ STIMULI = [
     "What would you change about your job?",
 ]
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Optional
@@ -171,12 +171,8 @@ def _run(
     unsubscribe = progress.subscribe(display) if not quiet else (lambda: None)
     started = time.perf_counter()
     try:
-        with _console_logs(debug):
-            if quiet:
-                summary = scenario_flow(str(scenario.resolve()), run_id, str(datasets) if datasets else None, overrides)
-            else:
-                with display.progress:
-                    summary = scenario_flow(str(scenario.resolve()), run_id, str(datasets) if datasets else None, overrides)
+        with _console_logs(debug), (nullcontext() if quiet else display.progress):
+            summary = scenario_flow(str(scenario.resolve()), run_id, str(datasets) if datasets else None, overrides)
     finally:
         unsubscribe()
     summary["wall_s"] = time.perf_counter() - started

@@ -76,7 +76,7 @@ def _calls(outcome: dict[str, Any], replayed: bool) -> list[CallRecord]:
     if replayed:
         calls = [c.model_copy(update={"cache_hit": True, "cost_usd": 0.0, "latency_s": 0.0, "attempts": 0}) for c in calls]
         for call in calls:
-            progress.emit("call", cache_hit=True, tokens=call.prompt_tokens + call.completion_tokens, cost_usd=0.0)
+            progress.emit_call(call)
     return calls
 
 
@@ -112,10 +112,10 @@ def simulation_stage(run: Run, personas: list[dict[str, Any]]) -> tuple[list[str
             if step <= spec.steps
         }
         for i, future in futures.items():
-            outcome = future.result()
+            outcome, replayed = future.result(), _cached(future)
             worlds[i] = outcome["world"]
-            calls.extend(_calls(outcome, _cached(future)))
-            if _cached(future) and run.config.simulation.transcript:
+            calls.extend(_calls(outcome, replayed))
+            if replayed and run.config.simulation.transcript:
                 _replay_transcript(worlds[i], step, specs[i].steps)
             progress.emit("advance", "simulate", advance=1)
     return worlds, calls

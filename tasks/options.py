@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, TypeVar
 
 from prefect import Task
@@ -83,7 +82,7 @@ def _transient(task: Task, task_run: Any, state: Any) -> bool:
     return False
 
 
-def configured(task: T, config: Config, *, cache: bool = True) -> T:
+def configured(task: T, config: Config) -> T:
     """task with troupe's result storage, JSON serializer, cache policy and retries."""
     results = config.cache_path / "results"
     return task.with_options(
@@ -91,7 +90,7 @@ def configured(task: T, config: Config, *, cache: bool = True) -> T:
         result_serializer="json",
         persist_result=True,
         cache_policy=INPUTS + TASK_SOURCE - "runtime",
-        refresh_cache=not (cache and config.cache.enabled),
+        refresh_cache=not config.cache.enabled,
         retries=2,
         retry_delay_seconds=[2, 10],
         retry_condition_fn=_transient,

@@ -60,7 +60,8 @@ def gateway(config: Config) -> LLMGateway:
     return LLMGateway(config)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nothing listens on now, on 127.0.0.1 (for servers the tests and benches start)."""
     import socket
 
     with socket.socket() as probe:
@@ -79,7 +80,7 @@ def start_prefect_server(home: Path) -> tuple[Any, str]:
     import urllib.request
 
     home.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {
         **os.environ,

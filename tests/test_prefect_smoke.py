@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import fake_config
 from tests.fake_openai import FakeOpenAI
 
 

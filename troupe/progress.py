@@ -40,6 +40,11 @@ def subscribe(listener: Listener) -> Callable[[], None]:
     return unsubscribe
 
 
+def emit_call(record: Any) -> None:
+    """Report one LLM call (a CallRecord, paid or answered from a cache)."""
+    emit("call", cache_hit=record.cache_hit, tokens=record.prompt_tokens + record.completion_tokens, cost_usd=record.cost_usd)
+
+
 def emit(kind: Kind, stage: str = "", *, total: int = 0, advance: int = 0, **data: Any) -> None:
     with _lock:
         listeners = list(_listeners)

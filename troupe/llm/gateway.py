@@ -69,7 +69,7 @@ class Ledger:
     def add(self, record: CallRecord) -> None:
         with self._lock:
             self.records.append(record)
-        progress.emit("call", cache_hit=record.cache_hit, tokens=record.prompt_tokens + record.completion_tokens, cost_usd=record.cost_usd)
+        progress.emit_call(record)
 
     def totals(self) -> dict[str, float]:
         with self._lock:
