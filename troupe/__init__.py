@@ -22,6 +22,7 @@ _LAZY = {
     "TinyPerson": "troupe.agent",
     "TinyWorld": "troupe.environment",
     "TinySocialNetwork": "troupe.environment",
+    "Survey": "troupe.survey",
 }
 
 __all__ = sorted(_LAZY)
