@@ -1,8 +1,8 @@
 """TinyTroupe's ``Normalizer``: free-text answers grouped into at most k categories by the LLM.
 
 Two kinds of call: one names the categories from the distinct texts, then each batch of texts is
-assigned to them with a reply schema whose items are an enum of the categories, exactly as many as
-the batch has texts, so every text lands in exactly one category. Texts are de-duplicated and
+assigned to them with a reply schema of one required enum of the categories per text, so every
+text lands in exactly one category. Texts are de-duplicated and
 sorted before either call, so the same texts make the same prompts: a rerun is answered by the call
 cache, and the categories do not change between reruns or with the order the answers came in.
 """
@@ -45,8 +45,13 @@ def _categories_model(n: int, max_length: int) -> type[BaseModel]:
 
 @lru_cache(maxsize=64)
 def _assignment_model(categories: tuple[str, ...], count: int) -> type[BaseModel]:
+    """One required property per text (``t1``, ``t2``, ... as the prompt numbers them), each an enum.
+
+    Properties rather than an array of ``count`` items: OpenAI's strict mode drops minItems and
+    maxItems but keeps required properties, so every backend returns exactly one label per text.
+    """
     choice: Any = Literal[categories]  # type: ignore[valid-type]
-    return create_model("Assignment", categories=(list[choice], Field(min_length=count, max_length=count)))
+    return create_model("Assignment", **{f"t{i}": (choice, Field()) for i in range(1, count + 1)})
 
 
 def _distinct_sorted(texts: Sequence[str]) -> list[str]:
@@ -77,7 +82,7 @@ async def aassign(texts: Sequence[str], categories: Sequence[str], gateway: "LLM
             {"role": "user", "content": prompts.render("normalize_apply", categories=labels, elements=chunk)},
         ]
         reply = await gateway.astructured(messages, _assignment_model(labels, len(chunk)), purpose="normalize:assign")
-        return list(reply.value.categories)  # type: ignore[attr-defined]
+        return [getattr(reply.value, f"t{i}") for i in range(1, len(chunk) + 1)]
 
     chunks = [elements[i : i + BATCH] for i in range(0, len(elements), BATCH)]
     assigned = await asyncio.gather(*(batch(chunk) for chunk in chunks))
