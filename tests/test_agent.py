@@ -88,7 +88,7 @@ def test_too_many_actions_are_repaired(fake: FakeOpenAI, tmp_path: Path) -> None
 def test_too_many_actions_twice_is_rejected(fake: FakeOpenAI, tmp_path: Path) -> None:
     too_many = [think("one"), think("two"), think("three"), done()]
     Script({"Lisa": [too_many, too_many]}).install(fake)
-    lisa = _lisa(fake, tmp_path, **{"simulation.max_actions_per_turn": 3})
+    lisa = _lisa(fake, tmp_path, **{"simulation.max_actions_per_turn": 3, "llm.max_resamples": 0})
     with pytest.raises(LLMStructuredOutputError, match="AgentTurn"):
         lisa.listen_and_act("Tell me everything")
     assert fake.calls == 2

@@ -62,16 +62,16 @@ def test_invalid_reply_gets_one_repair_round(gateway: LLMGateway, fake: FakeOpen
 
 
 def test_repair_failure_raises_and_caches_nothing(gateway: LLMGateway, fake: FakeOpenAI, config) -> None:
-    fake.malformed_next(2)
-    with pytest.raises(LLMStructuredOutputError, match=r"Opinion: .*after one repair round"):
+    fake.malformed_next(6)  # the first sample, two resamples, and the repair round of each
+    with pytest.raises(LLMStructuredOutputError, match=r"Opinion: .*after one repair round and 2 resamples"):
         gateway.structured(MESSAGES, Opinion)
     assert len(FileCallCache(config.cache.dir)) == 0
     gateway.structured(MESSAGES, Opinion)  # asks again rather than replaying the failure
-    assert fake.calls == 3
+    assert fake.calls == 7
 
 
 def test_provider_error_text_is_never_accepted(gateway: LLMGateway, fake: FakeOpenAI) -> None:
-    fake.error_text_next(2)
+    fake.error_text_next(6)
     with pytest.raises(LLMStructuredOutputError):
         gateway.structured(MESSAGES, Opinion)
 

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
 from .resources import data_path
@@ -36,6 +36,7 @@ class LLMConfig(_Section):
     seed: int = 42
     timeout_s: float = 60.0
     max_attempts: int = 5
+    max_resamples: int = Field(default=2, ge=0)
     max_concurrency: int = 8
     rpm: int = 0
     tpm: int = 0

@@ -117,6 +117,13 @@ def _wait(state: RetryCallState) -> float:
     return max(hinted, backoff * 0.25) if hinted is not None else backoff
 
 
+def _resample_purpose(purpose: str, resample: int) -> str:
+    """The purpose recorded in ``llm_calls`` for a resample: ``turn``, ``turn:resample1``, ..."""
+    if not resample:
+        return purpose
+    return f"{purpose}:resample{resample}" if purpose else f"resample{resample}"
+
+
 class LLMGateway:
     """Calls the configured LLM endpoint through the cache, the limiter and retries."""
 
@@ -176,14 +183,49 @@ class LLMGateway:
     async def _astructured(
         self, messages: list[Message], schema: type[M], purpose: str = "", **params: Any
     ) -> ChatResult[M]:
+        """A reply parsed into schema: one repair round, then up to ``[llm] max_resamples`` fresh samples.
+
+        A resample is the same request with the next ``sample`` index (a new cache key and seed), so
+        one malformed or truncated reply costs a few extra calls instead of the caller's whole task.
+        Unusable replies stay cached when a later sample succeeds (a rerun replays the same path for
+        free); when every sample fails, all of them are forgotten so a rerun asks again.
+        """
         json_schema = schema_of(schema)
         if self.mode == "json_object":
             messages = [*messages, {"role": "system", "content": schema_instruction(json_schema)}]
         request = self._request(messages, response_schema=json_schema, schema_name=schema.__name__, **params)
+        resamples = self.config.llm.max_resamples
+        unusable: list[str] = []
+        failure: LLMError | None = None
+        for resample in range(resamples + 1):
+            sample = request.model_copy(update={"sample": request.sample + resample}) if resample else request
+            label = _resample_purpose(purpose, resample)
+            try:
+                outcome = await self._sample_structured(sample, schema, label, unusable)
+            except LLMTruncated as exc:  # cut off at max_tokens: as unusable as malformed JSON
+                failure = exc
+                continue
+            if isinstance(outcome, ChatResult):
+                return outcome
+            failure = LLMStructuredOutputError(
+                f"{schema.__name__}: the model's reply did not match the schema after one repair round "
+                f"and {resamples} resamples ({outcome}); use a stronger model or set [llm] structured_output "
+                "to a mode the server supports"
+            )
+        for key in unusable:
+            self.cache.delete(key)
+        assert failure is not None
+        raise failure
+
+    async def _sample_structured(
+        self, request: ChatRequest, schema: type[M], purpose: str, unusable: list[str]
+    ) -> ChatResult[M] | str:
+        """One sample and its repair round: the parsed reply, or the validation problems of the repair."""
         raw, key, hit = await self._araw(request, purpose)
         parsed, problems = validate(schema, raw.text)
         if parsed is not None:
             return ChatResult(parsed, raw.text, key, hit)  # type: ignore[arg-type]
+        unusable.append(key)
         repair = request.model_copy(
             update={
                 "messages": [
@@ -197,13 +239,8 @@ class LLMGateway:
         parsed, problems2 = validate(schema, raw2.text)
         if parsed is not None:
             return ChatResult(parsed, raw2.text, key2, hit2)  # type: ignore[arg-type]
-        # Neither reply is usable: forget both so a rerun asks again instead of replaying the failure.
-        self.cache.delete(key)
-        self.cache.delete(key2)
-        raise LLMStructuredOutputError(
-            f"{schema.__name__}: the model's reply did not match the schema after one repair round "
-            f"({problems2}); use a stronger model or set [llm] structured_output to a mode the server supports"
-        )
+        unusable.append(key2)
+        return problems2 or "not valid"
 
     async def _araw(self, request: ChatRequest, purpose: str) -> tuple[RawResponse, str, bool]:
         """One raw reply, from the cache, an identical call already in flight, or the endpoint."""
