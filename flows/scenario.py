@@ -2,7 +2,7 @@
 
 Every flow takes a scenario file and writes its datasets under the dataset root, partitioned by
 run. The flows read as the stages they chain; caching, retries and result storage live in the
-task options (tasks/options.py), not here.
+task options (tasks/options.py), sharding and publishing in flows/stages.py.
 """
 
 from __future__ import annotations
@@ -14,31 +14,33 @@ from prefect import flow
 
 from . import stages
 
+SIMULATION = ["personas", "events", "llm_calls", "failures"]
+EVERYTHING = ["personas", "events", "extractions", "llm_calls", "failures"]
+
 
 @flow(name="troupe-population", log_prints=False)
 def population_flow(
     scenario_path: str, run_id: str | None = None, datasets_root: str | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The scenario's personas, validated, as the ``personas`` dataset."""
+    """The scenario's personas as the ``personas`` dataset."""
     run = stages.prepare(scenario_path, run_id, datasets_root, overrides)
-    personas = stages.personas_stage(run)
-    return {"run_id": run.run_id, "personas": stages.write_personas(run, personas)}
+    with stages.running(run) as book:
+        stages.personas_stage(run, book)
+        rows = stages.publish(run, book, ["personas"])
+    return {"run_id": run.run_id, **rows}
 
 
 @flow(name="troupe-simulation", log_prints=False)
 def simulation_flow(
     scenario_path: str, run_id: str | None = None, datasets_root: str | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Personas, then every world step by step: the ``personas``, ``events`` and ``llm_calls`` datasets."""
+    """Personas, then every world step by step: ``personas``, ``events``, ``llm_calls`` and ``failures``."""
     run = stages.prepare(scenario_path, run_id, datasets_root, overrides)
-    personas = stages.personas_stage(run)
-    worlds, calls = stages.simulation_stage(run, personas)
-    return {
-        "run_id": run.run_id,
-        "personas": stages.write_personas(run, personas),
-        "events": stages.write_events(run, worlds),
-        "llm_calls": stages.write_calls(run, calls),
-    }
+    with stages.running(run) as book:
+        stages.personas_stage(run, book)
+        stages.worlds_stage(run, book, extract=False)
+        rows = stages.publish(run, book, SIMULATION)
+    return {"run_id": run.run_id, **rows}
 
 
 @flow(name="troupe-extraction", log_prints=False)
@@ -47,9 +49,10 @@ def extraction_flow(
 ) -> dict[str, Any]:
     """The ``extractions`` dataset (the simulation it reads is replayed from the task cache when warm)."""
     run = stages.prepare(scenario_path, run_id, datasets_root, overrides)
-    worlds, _ = stages.simulation_stage(run, stages.personas_stage(run))
-    records, calls = stages.extraction_stage(run, worlds)
-    return {"run_id": run.run_id, "extractions": stages.write_extractions(run, records)}
+    with stages.running(run) as book:
+        stages.worlds_stage(run, book, extract=True)
+        rows = stages.publish(run, book, ["extractions"] if run.loaded.scenario.extraction else [])
+    return {"run_id": run.run_id, "extractions": rows.get("extractions", 0)}
 
 
 @flow(name="troupe-reduction", log_prints=False)
@@ -67,25 +70,26 @@ def scenario_flow(
 ) -> dict[str, Any]:
     """The whole scenario: personas, simulation, extraction, reduction; the run's row is written last.
 
-    Returns the run summary: the ``runs`` row, rows written per dataset, and where the files are.
+    Returns the run summary: the ``runs`` row (status ``completed``, or ``completed_with_failures``
+    with the number of failed items), rows written per dataset, task runs, and where the files are.
+    A failure or an interrupt (Ctrl-C, cancellation, Prefect's termination signal) still records
+    what the run paid: its ``llm_calls`` and a ``failed`` or ``cancelled`` row; then it re-raises.
     """
     run = stages.prepare(scenario_path, run_id, datasets_root, overrides)
-    calls = []
-    try:
-        personas = stages.personas_stage(run)
-        worlds, simulation_calls = stages.simulation_stage(run, personas)
-        records, extraction_calls = stages.extraction_stage(run, worlds)
-        calls = simulation_calls + extraction_calls
-        rows = {
-            "personas": stages.write_personas(run, personas),
-            "events": stages.write_events(run, worlds),
-            "extractions": stages.write_extractions(run, records),
-            "llm_calls": stages.write_calls(run, calls),
-        }
-        rows.update({f"reduction_{k}": v for k, v in stages.reduction_stage(run).items()})
-    except Exception as exc:
-        stages.write_run(run, calls, "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-        raise
-    summary = stages.write_run(run, calls, "completed")
+    with stages.running(run) as book:
+        try:
+            stages.personas_stage(run, book)
+            stages.worlds_stage(run, book, extract=run.loaded.scenario.extraction is not None)
+            datasets = EVERYTHING if run.loaded.scenario.extraction else SIMULATION
+            rows = stages.publish(run, book, datasets)
+            rows.update({f"reduction_{k}": v for k, v in stages.reduction_stage(run).items()})
+        except BaseException as exc:
+            status = "failed" if isinstance(exc, Exception) else "cancelled"
+            try:
+                stages.publish_accounting(run, book)
+            finally:
+                stages.write_run(run, book, status, stages.error_line(exc))
+            raise
+        summary = stages.write_run(run, book, stages.status_of(book))
     rows["runs"] = 1
     return {**summary, "rows": rows, "paths": stages.dataset_paths(run), "datasets_root": run.root}

@@ -1,37 +1,52 @@
-"""The stages every flow is built from: personas, simulation, extraction, reduction, datasets.
+"""The stages every flow is built from: personas, worlds (simulation and extraction), reduction, publishing.
 
-Each stage submits troupe's Prefect tasks and returns plain data. Flows chain stages; a stage
-that a flow did not ask for is recomputed from the task cache when a later stage needs its output
-(nearly free when the cache is warm), so every flow can run on its own.
+A run is cut into shards (``[pipeline] shard_size`` people, whole worlds). Each shard goes through
+its steps one task run at a time, then straight on to its extraction; at most ``[pipeline]
+window`` shard tasks are in flight, so memory holds the state of window shards, never the whole
+population, and the flow keeps only the names of the part files the tasks wrote. When the shards
+are done the parts are published as the run's partitions, then the ``runs`` row is written.
+
+A task whose result comes from Prefect's cache did not run: the flow writes any part this run lacks
+from the cached result. A cached result that lists failed items is run again (with the cache
+refreshed): its good items cost nothing (the call cache), its failed ones are retried.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from prefect.futures import PrefectFuture
-from pydantic import BaseModel
+from prefect import Task
+from prefect.futures import PrefectFuture, as_completed
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 import troupe
-from tasks.extraction import extract_results
-from tasks.options import configured, keyed_config, runtime_of
-from tasks.personas import generate_personas
+from tasks.extraction import extract_shard_task
+from tasks.options import code_digest, configured, keyed_config, runtime_of
+from tasks.parts import extraction_tables, missing, part_name, persona_tables, replayed, step_tables, write_tables
+from tasks.personas import personas_shard
 from tasks.reduction import reduce_run
-from tasks.simulation import simulate_step
+from tasks.simulation import simulate_shard
 from troupe import progress
+from troupe.agent.persona import Persona
+from troupe.cache import cache_key
 from troupe.config import Config, load_config
-from troupe.datasets import write_partition
+from troupe.datasets.io import part_path, publish_parts, read_parts, run_in_progress, write_run_row
+from troupe.datasets.rows import runs_table
 from troupe.environment import WorldState
-from troupe.datasets.rows import calls_table, events_table, extractions_table, personas_table, runs_table
+from troupe.errors import SpecError
 from troupe.llm import CallRecord
-from troupe.scenario import LoadedScenario, load_scenario
-from troupe.simulation import new_world
+from troupe.scenario import LoadedScenario, WorldSpec, load_scenario
+from troupe.simulation import ExtractionResult, ShardState, StepPlan, StepResult, WorldPlan, extend, new_world, plan_worlds, shard, step_plan
 from troupe.transcript import Transcript
 
-PERSONA_BATCH = 50
+RUN_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+_PLANS = TypeAdapter(list[StepPlan])
 
 
 class Run(BaseModel):
@@ -47,16 +62,34 @@ class Run(BaseModel):
         return self.config.datasets.root
 
 
+class Book(BaseModel):
+    """What the flow keeps while a run goes: part names per dataset and counts, never rows."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    parts: dict[str, list[str]] = Field(default_factory=dict)
+    failed_parts: list[str] = Field(default_factory=list)
+    task_runs: int = 0
+    tasks_cached: int = 0
+    failures: int = 0
+
+    def add(self, names: dict[str, str]) -> None:
+        for dataset, name in names.items():
+            self.parts.setdefault(dataset, []).append(name)
+
+
 def prepare(
     scenario_path: str,
     run_id: str | None = None,
     datasets_root: str | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> Run:
-    """Load and check everything before any LLM call: the scenario, its personas, the configuration.
+    """Load and check everything before any LLM call: the scenario, its personas, the configuration, the run id.
 
     Precedence: packaged config.ini < ./config.ini < environment < the scenario's config < overrides.
     """
+    if run_id is not None and not RUN_ID.match(run_id):
+        raise SpecError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-' only (no path separators)")
     loaded = load_scenario(scenario_path)
     config = load_config().with_overrides(loaded.scenario.config).with_overrides(overrides or {})
     if datasets_root:
@@ -66,84 +99,225 @@ def prepare(
     return Run(run_id=run_id, loaded=loaded, config=config, started=started)
 
 
+@contextlib.contextmanager
+def running(run: Run) -> Iterator[Book]:
+    """The run's book, with its staging folder held for the run (removed after a finished run)."""
+    with run_in_progress(run.root, run.run_id):
+        yield Book()
+
+
 def _cached(future: PrefectFuture[Any]) -> bool:
     return future.state.name == "Cached"
 
 
-def _calls(outcome: dict[str, Any], replayed: bool) -> list[CallRecord]:
-    """The calls a task made; when its result came from the task cache, none were paid this time."""
-    calls = [CallRecord.model_validate(c) for c in outcome["calls"]]
-    if replayed:
-        calls = [c.model_copy(update={"cache_hit": True, "cost_usd": 0.0, "latency_s": 0.0, "attempts": 0}) for c in calls]
-        for call in calls:
-            progress.emit_call(call)
-    return calls
+def _emit_replayed(calls: list[CallRecord]) -> None:
+    for call in calls:
+        progress.emit_call(call)
 
 
-def personas_stage(run: Run) -> list[dict[str, Any]]:
+# ----- personas -----
+
+
+def personas_stage(run: Run, book: Book) -> int:
+    """The personas, shard by shard, as parts of the ``personas`` dataset."""
     specs = run.loaded.personas
+    size = run.config.pipeline.shard_size
     progress.emit("stage", "personas", total=len(specs))
-    task = configured(generate_personas, run.config)
-    batches = [specs[i : i + PERSONA_BATCH] for i in range(0, len(specs), PERSONA_BATCH)]
-    futures = [task.submit(batch, i) for i, batch in enumerate(batches)]
-    personas = [persona for future in futures for persona in future.result()]
-    progress.emit("advance", "personas", advance=len(personas))
-    return personas
+    task = configured(personas_shard, run.config)
+    runtime, code = runtime_of(run.config, run.run_id), code_digest()
+    models = run.loaded.persona_models()
+    jobs = []
+    for index, start in enumerate(range(0, len(specs), size)):
+        batch = specs[start : start + size]
+        text = json.dumps(batch, ensure_ascii=False, sort_keys=True)
+        part_id = cache_key({"personas": text, "code": code})
+        jobs.append((index, batch, part_id, text))
+
+    def submit() -> Iterator[tuple[PrefectFuture[Any], Any]]:
+        for index, batch, part_id, text in jobs:
+            yield task.submit(text, index, part_id, code, runtime), (index, batch, part_id)
+
+    for future, (index, batch, part_id) in _windowed(submit(), run.config.pipeline.window):
+        count = future.result()
+        book.task_runs += 1
+        name = part_name("personas", index, part_id)
+        if _cached(future):
+            book.tasks_cached += 1
+            if missing(run.root, run.run_id, name, ["personas"]):
+                write_tables(run.root, run.run_id, name, persona_tables([models[p["name"]] for p in batch]))
+        book.add({"personas": name})
+        progress.emit("advance", "personas", advance=count)
+    return len(specs)
 
 
-def simulation_stage(run: Run, personas: list[dict[str, Any]]) -> tuple[list[str], list[CallRecord]]:
-    """Run every world step by step; the worlds advance side by side, one task per world step.
+def _windowed(jobs: Iterator[tuple[PrefectFuture[Any], Any]], window: int) -> Iterator[tuple[PrefectFuture[Any], Any]]:
+    """Futures from jobs, at most window in flight, yielded as they finish."""
+    in_flight: dict[PrefectFuture[Any], Any] = {}
+    for future, tag in jobs:
+        in_flight[future] = tag
+        if len(in_flight) >= window:
+            done = next(as_completed(list(in_flight)))
+            yield done, in_flight.pop(done)
+    while in_flight:
+        done = next(as_completed(list(in_flight)))
+        yield done, in_flight.pop(done)
 
-    Worlds are returned as WorldState JSON text (what the tasks take and return).
+
+# ----- worlds: simulation, then extraction, shard by shard -----
+
+
+class _Shard:
+    """One shard's way through its steps and its extraction; holds its worlds' state while in flight."""
+
+    def __init__(self, stage: "_WorldsStage", index: int, plans: list[WorldPlan]) -> None:
+        self.stage, self.index, self.plans = stage, index, plans
+        self.states: list[WorldState] = []
+        self.step = 0
+        self.retried = False
+        self.pending_names: list[str] = []
+
+    # The flow's side of a task: what it needs to resubmit, account and write parts.
+    def start(self) -> PrefectFuture[Any] | None:
+        run = self.stage.run
+        personas = self.stage.personas
+        self.states = [new_world(p, self.stage.specs[p.spec], personas, run.config) for p in self.plans]
+        return self._next()
+
+    def _active(self) -> list[int]:
+        return [i for i, p in enumerate(self.plans) if self.step <= self.stage.specs[p.spec].steps]
+
+    def _next(self) -> PrefectFuture[Any] | None:
+        self.step += 1
+        if self.step <= max(self.stage.specs[p.spec].steps for p in self.plans):
+            return self._submit_step(refresh=False)
+        if self.stage.extraction is not None:
+            self.step = -1
+            return self._submit_extraction(refresh=False)
+        self.states = []
+        return None
+
+    def _submit_step(self, refresh: bool) -> PrefectFuture[Any]:
+        stage = self.stage
+        active = self._active()
+        specs = [stage.specs[self.plans[i].spec] for i in active]
+        state = ShardState(worlds=[self.states[i] for i in active]).model_dump_json()
+        plans = _PLANS.dump_json([step_plan(spec, self.step) for spec in specs]).decode()
+        part_id = cache_key({"state": cache_key(state), "plans": plans, "settings": stage.settings, "code": stage.code})
+        runtime = {**stage.runtime, "totals": [spec.steps for spec in specs]}
+        self.part = part_name("simulate", self.index, part_id, self.step)
+        self.before = [len(self.states[i].events) for i in active]
+        self.active = active
+        stage.book.failed_parts.append(part_name("simulate", self.index, part_id, self.step, failed=True))
+        task = stage.step_task.with_options(refresh_cache=True) if refresh else stage.step_task
+        return task.submit(state, plans, stage.settings, self.index, self.step, part_id, stage.code, runtime)
+
+    def _submit_extraction(self, refresh: bool) -> PrefectFuture[Any]:
+        stage = self.stage
+        state = ShardState(worlds=self.states).model_dump_json()
+        part_id = cache_key({"state": cache_key(state), "spec": stage.extraction_json, "settings": stage.settings, "code": stage.code})
+        self.part = part_name("extract", self.index, part_id)
+        stage.book.failed_parts.append(part_name("extract", self.index, part_id, failed=True))
+        task = stage.extract_task.with_options(refresh_cache=True) if refresh else stage.extract_task
+        return task.submit(state, stage.extraction_json, stage.settings, self.index, part_id, stage.code, stage.runtime)
+
+    def finished(self, future: PrefectFuture[Any]) -> PrefectFuture[Any] | None:
+        """Take a finished task's result; return the shard's next task (or None when the shard is done)."""
+        stage, book = self.stage, self.stage.book
+        text = future.result()
+        cached = _cached(future)
+        book.task_runs += 1
+        book.tasks_cached += cached
+        if self.step > 0:
+            result = StepResult.model_validate_json(text)
+            if cached and result.failures and not self.retried:
+                self.retried = True  # a cached result with failed items: run them again
+                return self._submit_step(refresh=True)
+            self.retried = False
+            calls = replayed(result.calls) if cached else None
+            if cached:
+                _emit_replayed(calls or [])
+                stage.write_missing(self.part, lambda: step_tables(result, self.before, calls))
+                if stage.run.config.simulation.transcript:
+                    for world, total in zip(result.worlds, (stage.specs[self.plans[i].spec].steps for i in self.active)):
+                        Transcript(True).replay(world.name, self.step, total, world.events)
+            for i, added in zip(self.active, result.worlds):
+                self.states[i] = extend(self.states[i], added)
+            book.add({d: self.part for d in ("events", "llm_calls", "failures")})
+            book.failures += len(result.failures)
+            progress.emit("advance", "simulate", advance=len(self.active))
+            return self._next()
+        result = ExtractionResult.model_validate_json(text)
+        if cached and result.failures and not self.retried:
+            self.retried = True
+            return self._submit_extraction(refresh=True)
+        calls = replayed(result.calls) if cached else None
+        if cached:
+            _emit_replayed(calls or [])
+            stage.write_missing(self.part, lambda: extraction_tables(result, stage.fields, calls))
+        book.add({d: self.part for d in ("extractions", "llm_calls", "failures")})
+        book.failures += len(result.failures)
+        progress.emit("advance", "extract", advance=len(self.states))
+        self.states = []
+        return None
+
+
+class _WorldsStage:
+    def __init__(self, run: Run, book: Book, extract: bool) -> None:
+        self.run, self.book = run, book
+        self.specs: list[WorldSpec] = list(run.loaded.scenario.worlds)
+        self.extraction = run.loaded.scenario.extraction if extract else None
+        self.extraction_json = self.extraction.model_dump(mode="json") if self.extraction else None
+        self.fields = {n: f.type for n, f in self.extraction.fields.items()} if self.extraction else {}
+        self.personas: dict[str, Persona] = run.loaded.persona_models()
+        self.settings, self.runtime, self.code = keyed_config(run.config), runtime_of(run.config, run.run_id), code_digest()
+        self.step_task: Task[..., Any] = configured(simulate_shard, run.config)
+        self.extract_task: Task[..., Any] = configured(extract_shard_task, run.config)
+
+    def write_missing(self, name: str, tables: Any) -> None:
+        built = None
+        for dataset in self.book_datasets(name):
+            if not part_path(self.run.root, self.run.run_id, dataset, name).is_file():
+                built = built or tables()
+                write_tables(self.run.root, self.run.run_id, name, {dataset: built[dataset]})
+
+    def book_datasets(self, name: str) -> tuple[str, ...]:
+        return ("events", "llm_calls", "failures") if name.startswith("part-simulate") else ("extractions", "llm_calls", "failures")
+
+    def run_all(self) -> int:
+        plans = plan_worlds(self.run.loaded)
+        progress.emit("stage", "simulate", total=sum(self.specs[p.spec].steps for p in plans))
+        if self.extraction is not None:
+            progress.emit("stage", "extract", total=len(plans))
+        shards = (_Shard(self, i, group) for i, group in enumerate(shard(plans, self.run.config.pipeline.shard_size)))
+        in_flight: dict[PrefectFuture[Any], _Shard] = {}
+        window = self.run.config.pipeline.window
+        while True:
+            while len(in_flight) < window:
+                job = next(shards, None)
+                if job is None:
+                    break
+                future = job.start()
+                if future is not None:
+                    in_flight[future] = job
+            if not in_flight:
+                return len(plans)
+            done = next(as_completed(list(in_flight)))
+            job = in_flight.pop(done)
+            following = job.finished(done)
+            if following is not None:
+                in_flight[following] = job
+
+
+def worlds_stage(run: Run, book: Book, *, extract: bool = True) -> int:
+    """Every world, shard by shard: its steps, then (extract) its extraction. Returns the number of worlds.
+
+    A flow that publishes only extractions still runs the steps: they come from the task cache
+    when an earlier run made them.
     """
-    by_name = {p["name"]: p for p in personas}
-    specs = run.loaded.scenario.worlds
-    worlds = [
-        json.dumps(new_world(spec, [by_name[n] for n in (spec.agents or list(by_name))], run.config)) for spec in specs
-    ]
-    progress.emit("stage", "simulate", total=sum(spec.steps for spec in specs))
-    task = configured(simulate_step, run.config)
-    settings, runtime = keyed_config(run.config), runtime_of(run.config)
-    calls: list[CallRecord] = []
-    for step in range(1, max(spec.steps for spec in specs) + 1):
-        futures = {
-            i: task.submit(worlds[i], spec.model_dump(mode="json"), settings, spec.name, step, runtime)
-            for i, spec in enumerate(specs)
-            if step <= spec.steps
-        }
-        for i, future in futures.items():
-            outcome, replayed = future.result(), _cached(future)
-            worlds[i] = outcome["world"]
-            calls.extend(_calls(outcome, replayed))
-            if replayed and run.config.simulation.transcript:
-                _replay_transcript(worlds[i], step, specs[i].steps)
-            progress.emit("advance", "simulate", advance=1)
-    return worlds, calls
+    return _WorldsStage(run, book, extract=extract).run_all()
 
 
-def _replay_transcript(world_json: str, step: int, total: int) -> None:
-    """Print a step replayed from the task cache, as it was printed when it ran."""
-    world = WorldState.model_validate_json(world_json)
-    Transcript(True).replay(world.name, step, total, (e for e in world.events if e.step == step))
-
-
-def extraction_stage(run: Run, worlds: list[str]) -> tuple[list[dict[str, Any]], list[CallRecord]]:
-    spec = run.loaded.scenario.extraction
-    if spec is None:
-        return [], []
-    progress.emit("stage", "extract", total=len(worlds))
-    task = configured(extract_results, run.config)
-    settings, runtime = keyed_config(run.config), runtime_of(run.config)
-    names = [spec.name for spec in run.loaded.scenario.worlds]
-    futures = [task.submit(world, spec.model_dump(mode="json"), settings, name, runtime) for world, name in zip(worlds, names)]
-    records: list[dict[str, Any]] = []
-    calls: list[CallRecord] = []
-    for future in futures:
-        outcome = future.result()
-        records.extend(outcome["records"])
-        calls.extend(_calls(outcome, _cached(future)))
-        progress.emit("advance", "extract", advance=1)
-    return records, calls
+# ----- reduction, publishing, the runs row -----
 
 
 def reduction_stage(run: Run) -> dict[str, int]:
@@ -157,34 +331,51 @@ def reduction_stage(run: Run) -> dict[str, int]:
     return counts
 
 
-def write_personas(run: Run, personas: list[dict[str, Any]]) -> int:
-    write_partition(run.root, "personas", run.run_id, personas_table(personas))
-    return len(personas)
+def _rows(run: Run, dataset: str, names: list[str]) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(part_path(run.root, run.run_id, dataset, n)).num_rows for n in names)
 
 
-def write_events(run: Run, worlds: list[str]) -> int:
-    table = events_table(json.loads(world) for world in worlds)
-    write_partition(run.root, "events", run.run_id, table)
-    return table.num_rows
+def publish(run: Run, book: Book, datasets: list[str]) -> dict[str, int]:
+    """Make the run's parts of each dataset its partition; returns rows per dataset."""
+    rows = {}
+    for dataset in datasets:
+        names = sorted(set(book.parts.get(dataset, [])))
+        publish_parts(run.root, dataset, run.run_id, names)
+        rows[dataset] = _rows(run, dataset, names)
+    return rows
 
 
-def write_extractions(run: Run, records: list[dict[str, Any]]) -> int:
-    spec = run.loaded.scenario.extraction
-    if spec is None:
-        return 0
-    fields = {name: field.type for name, field in spec.fields.items()}
-    write_partition(run.root, "extractions", run.run_id, extractions_table(records, fields))
-    return len(records)
+def publish_accounting(run: Run, book: Book) -> None:
+    """After a failure or cancel: the calls paid so far (finished tasks and the calls failing tasks made)."""
+    failed = [n for n in book.failed_parts if part_path(run.root, run.run_id, "llm_calls", n).is_file()]
+    book.parts.setdefault("llm_calls", []).extend(failed)
+    publish_parts(run.root, "llm_calls", run.run_id, sorted(set(book.parts["llm_calls"])))
 
 
-def write_calls(run: Run, calls: list[CallRecord]) -> int:
-    write_partition(run.root, "llm_calls", run.run_id, calls_table(calls))
-    return len(calls)
+def _totals(run: Run, book: Book) -> dict[str, Any]:
+    names = sorted(set(book.parts.get("llm_calls", [])))
+    table = read_parts(run.root, run.run_id, "llm_calls", names, ["cache_hit", "prompt_tokens", "completion_tokens", "cost_usd"])
+    if table is None or table.num_rows == 0:
+        return {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    frame = table.to_pydict()
+    paid = [not hit for hit in frame["cache_hit"]]
+    return {
+        "calls": sum(paid),
+        "cache_hits": len(paid) - sum(paid),
+        "prompt_tokens": sum(t for t, p in zip(frame["prompt_tokens"], paid) if p),
+        "completion_tokens": sum(t for t, p in zip(frame["completion_tokens"], paid) if p),
+        "cost_usd": sum(c for c, p in zip(frame["cost_usd"], paid) if p),
+    }
 
 
-def write_run(run: Run, calls: list[CallRecord], status: str, error: str = "") -> dict[str, Any]:
+def status_of(book: Book) -> str:
+    return "completed_with_failures" if book.failures else "completed"
+
+
+def write_run(run: Run, book: Book, status: str, error: str = "") -> dict[str, Any]:
     """The run's row in ``runs``, written last: a run is listed once its data is in place."""
-    paid = [c for c in calls if not c.cache_hit]
     row = {
         "scenario": run.loaded.scenario.name,
         "scenario_hash": run.loaded.digest,
@@ -194,15 +385,21 @@ def write_run(run: Run, calls: list[CallRecord], status: str, error: str = "") -
         "error": error,
         "model": run.config.llm.model,
         "api_type": run.config.llm.api_type,
-        "calls": len(paid),
-        "cache_hits": len(calls) - len(paid),
-        "prompt_tokens": sum(c.prompt_tokens for c in paid),
-        "completion_tokens": sum(c.completion_tokens for c in paid),
-        "cost_usd": sum(c.cost_usd for c in paid),
+        **_totals(run, book),
         "troupe_version": troupe.__version__,
+        "task_runs": book.task_runs,
+        "failures": book.failures,
     }
-    write_partition(run.root, "runs", run.run_id, runs_table(row))
-    return {"run_id": run.run_id, **row, "started": row["started"].isoformat(), "finished": row["finished"].isoformat()}
+    write_run_row(run.root, run.run_id, runs_table(row), status)
+    return {
+        "run_id": run.run_id, **row, "started": row["started"].isoformat(), "finished": row["finished"].isoformat(),
+        "tasks_cached": book.tasks_cached,
+    }
+
+
+def error_line(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def dataset_paths(run: Run) -> dict[str, str]:

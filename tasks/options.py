@@ -1,8 +1,10 @@
 """How every troupe task is cached, persisted and retried.
 
 * Cache key: the task's inputs and source (``INPUTS + TASK_SOURCE``) minus ``runtime``, which
-  holds where things are stored, not what is computed. Change a stimulus, a persona, the model or
-  the task's code and the task runs again; move the dataset root and it does not.
+  holds where things are stored, not what is computed. The inputs include only the settings that
+  shape a result (:func:`keyed_config`) and a digest of troupe's code and prompts
+  (:func:`code_digest`). Change a stimulus, a persona, the model or the code and the task runs
+  again; move the dataset root, change the run id or the concurrency, and it does not.
 * Results: persisted as JSON (Prefect's default serializer is cloudpickle) under
   ``<cache dir>/results``, beside the call cache.
 * Retries: a task is retried only for transient LLM faults that outlived the gateway's own
@@ -11,6 +13,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, TypeVar
 
 from prefect import Task
@@ -23,6 +28,12 @@ from troupe.llm import LLMGateway, LLMUnavailable
 T = TypeVar("T", bound=Task)
 
 _KEYED_SECTIONS = ("llm", "local", "simulation")  # what shapes results; cache/datasets/logging do not
+# Keys of those sections that change how fast or where, not what: left out of cache keys.
+_UNKEYED = {
+    "llm": ("max_concurrency", "rpm", "tpm", "timeout_s"),
+    "local": ("host", "port", "n_threads", "startup_timeout_s"),
+    "simulation": ("transcript",),
+}
 
 
 class Runtime(BaseModel):
@@ -33,32 +44,58 @@ class Runtime(BaseModel):
     cache_enabled: bool = True
     datasets_root: str
     transcript: bool = False
+    run_id: str = ""
+    totals: list[int] = []  # each world's number of steps, for the transcript's "step n of m"
+    unkeyed: dict[str, dict[str, Any]] = {}
 
 
-def runtime_of(config: Config) -> dict[str, Any]:
+def runtime_of(config: Config, run_id: str = "") -> dict[str, Any]:
     return Runtime(
         transcript=config.simulation.transcript,
         cache_dir=str(config.cache_path),
         cache_backend=config.cache.backend,
         cache_enabled=config.cache.enabled,
         datasets_root=config.datasets.root,
+        run_id=run_id,
+        unkeyed={s: {k: getattr(getattr(config, s), k) for k in keys} for s, keys in _UNKEYED.items()},
     ).model_dump()
 
 
 def keyed_config(config: Config) -> dict[str, Any]:
-    """The configuration a task's cache key depends on (printing the transcript shapes no result)."""
+    """The configuration a task's cache key depends on: what shapes its result, not how fast it comes."""
     keyed = {section: getattr(config, section).model_dump(mode="json") for section in _KEYED_SECTIONS}
-    keyed["simulation"].pop("transcript")
+    for section, keys in _UNKEYED.items():
+        for key in keys:
+            keyed[section].pop(key, None)
+    keyed["pipeline"] = {"on_item_error": config.pipeline.on_item_error}
     return keyed
+
+
+@lru_cache(maxsize=1)
+def code_digest() -> str:
+    """sha256 of troupe's source and prompt templates, read once per process: part of every task's key."""
+    import troupe
+    from troupe.resources import data_path
+
+    digest = hashlib.sha256()
+    package = Path(troupe.__file__).resolve().parent
+    prompts = data_path("prompts")
+    for base, pattern in ((package, "*.py"), (prompts, "*.j2")):
+        for path in sorted(base.rglob(pattern)):
+            digest.update(str(path.relative_to(base)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def task_config(settings: dict[str, Any], runtime: dict[str, Any]) -> Config:
     """Rebuild the whole configuration inside a task from its keyed part and its runtime."""
     rt = Runtime.model_validate(runtime)
+    sections = {s: {**settings[s], **rt.unkeyed.get(s, {})} for s in _KEYED_SECTIONS}
     return Config.model_validate(
         {
             **settings,
-            "simulation": {**settings["simulation"], "transcript": rt.transcript},
+            **sections,
+            "simulation": {**sections["simulation"], "transcript": rt.transcript},
             "cache": {"enabled": rt.cache_enabled, "backend": rt.cache_backend, "dir": rt.cache_dir},
             "datasets": {"root": rt.datasets_root},
         }

@@ -1,32 +1,49 @@
-"""The simulation tasks: one world step per task run.
+"""The simulation task: one step of one shard of worlds per task run.
 
-A step is coarse enough that Prefect's per-task overhead (13-20 ms here) is noise beside the LLM
-calls inside it (the agents of a step call the gateway concurrently), and fine enough that
-changing the stimulus of step N reuses every step before N from the task cache.
+A shard step is coarse enough that Prefect's per-task cost (~10 ms) is noise beside the LLM calls
+inside it (every agent of every world of the shard calls the gateway concurrently), and fine
+enough to be the unit of caching and resume: its key is the shard's state before the step, that
+step's stimuli, the settings that shape it and the code, so changing the stimulus of step N reuses
+every step before N. State crosses the task boundary once each way as JSON text
+(``model_validate_json`` / ``model_dump_json``); the task writes its own part files.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from prefect import task
+from pydantic import TypeAdapter
 
-from troupe.scenario import WorldSpec
-from troupe.simulation import run_step
+from troupe.simulation import ShardState, StepPlan, run_shard_step
 
-from .options import task_config, task_gateway
+from .options import Runtime, task_config, task_gateway
+from .parts import part_name, step_tables, write_failed_calls, write_tables
+
+_PLANS = TypeAdapter(list[StepPlan])
 
 
-@task(name="simulate-step", task_run_name="{world_name} step {step}")
-def simulate_step(
-    world: str, spec: dict[str, Any], settings: dict[str, Any], world_name: str, step: int, runtime: dict[str, Any]
-) -> dict[str, Any]:
-    """Run one step of a world; returns the new world state and the calls the step made.
-
-    The world travels as JSON text, not a dict: Prefect walks collection parameters looking for
-    futures, which costs more than the step's own work for a world of hundreds of agents.
-    """
+@task(name="simulate-shard", task_run_name="shard {shard} step {step}")
+def simulate_shard(
+    state: str,
+    plans: str,
+    settings: dict[str, Any],
+    shard: int,
+    step: int,
+    part_id: str,
+    code: str,
+    runtime: dict[str, Any],
+) -> str:
+    """Run one step of the shard's worlds; returns the StepResult JSON (only what the step added)."""
     config = task_config(settings, runtime)
-    outcome = run_step(json.loads(world), WorldSpec.model_validate(spec), config, task_gateway(config))
-    return {"world": json.dumps(outcome.world), "calls": [c.model_dump(mode="json") for c in outcome.calls]}
+    rt = Runtime.model_validate(runtime)
+    gateway = task_gateway(config)
+    shard_state = ShardState.model_validate_json(state)
+    try:
+        result = run_shard_step(shard_state, _PLANS.validate_json(plans), config, gateway, totals=rt.totals or None)
+    except BaseException:
+        write_failed_calls(rt.datasets_root, rt.run_id, part_name("simulate", shard, part_id, step, failed=True), gateway.ledger.records)
+        raise
+    before = [len(w.events) for w in shard_state.worlds]
+    write_tables(rt.datasets_root, rt.run_id, part_name("simulate", shard, part_id, step), step_tables(result, before))
+    return result.model_dump_json()

@@ -231,7 +231,7 @@ def test_every_shipped_agent_loads(path: Path) -> None:
     persona = json.loads(path.read_text(encoding="utf-8"))["persona"]
     agent = TinyPerson.load_specification(path, transcript=False)
     assert agent.name == persona["name"]
-    assert agent.state.persona == persona
+    assert agent.state.persona.to_dict() == persona
     system = agent.prompt_messages()[0]["content"]
     assert system.startswith(f"You are {persona['name']}, a person in a simulation.")
     assert f"age: {persona['age']}" in system
@@ -243,11 +243,11 @@ def test_every_shipped_agent_loads(path: Path) -> None:
 def test_every_shipped_fragment_imports(path: Path) -> None:
     fragment = json.loads(path.read_text(encoding="utf-8"))["persona"]
     agent = TinyPerson.load_specification(example_path("agents", "Oscar"), transcript=False)
-    before = json.dumps(agent.state.persona)
+    before = json.dumps(agent.state.persona.to_dict())
     assert agent.import_fragment(path) is agent
-    assert json.dumps(agent.state.persona) != before
+    assert json.dumps(agent.state.persona.to_dict()) != before
     for where, item in _leaves(fragment):
-        value = _at(agent.state.persona, where)
+        value = _at(agent.state.persona.to_dict(), where)
         assert item in value if isinstance(value, list) else item == value
     assert agent.name == "Oscar"
 
@@ -275,7 +275,7 @@ def test_define_api_and_save_specification_round_trip(tmp_path: Path) -> None:
 
     path = tmp_path / "lisa.agent.json"
     lisa.save_specification(path)
-    assert json.loads(path.read_text(encoding="utf-8")) == {"type": "TinyPerson", "persona": lisa.state.persona}
+    assert json.loads(path.read_text(encoding="utf-8")) == {"type": "TinyPerson", "persona": lisa.state.persona.to_dict()}
     again = TinyPerson.load_specification(path, transcript=False)
     assert again.state.persona == lisa.state.persona
     again.save_specification(tmp_path / "again.agent.json")

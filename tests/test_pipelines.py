@@ -110,7 +110,7 @@ def variant(tmp_path: Path, name: str, change: Any) -> Path:
 
 def frame(root: Path, dataset: str, run_id: str) -> pl.DataFrame:
     """One run's partition of a dataset, without run_id, in a stable order."""
-    df = pl.read_parquet(partition_dir(root, dataset, run_id) / "part-0.parquet")
+    df = pl.read_parquet(partition_dir(root, dataset, run_id) / "*.parquet")
     order = {"events": ["world", "seq"], "personas": ["name"], "extractions": ["world", "agent"], "llm_calls": ["key"]}
     return df.sort(order[dataset]) if dataset in order else df
 
@@ -122,7 +122,7 @@ def runs_row(root: Path, run_id: str) -> dict[str, Any]:
 
 
 def datasets_of(root: Path, run_id: str) -> set[str]:
-    return {p.parent.name for p in root.glob(f"*/run_id={run_id}") if (p / "part-0.parquet").is_file()}
+    return {p.parent.name for p in root.glob(f"*/run_id={run_id}") if any(p.glob("*.parquet"))}
 
 
 EVENT_COLUMNS = ["step", "sim_time", "agent", "direction", "type", "source", "target", "content"]
@@ -172,8 +172,11 @@ def test_scenario_runs_end_to_end(prefect_server: str, fake: FakeOpenAI, tmp_pat
     assert fake.headers[0]["authorization"] == f"Bearer {SECRET}"  # the key was used, so it could leak
     assert summary["status"] == "completed"
     assert summary["rows"] == {
-        "personas": 2, "events": 29, "extractions": 2, "llm_calls": FIRST_RUN_CALLS, "reduction_support": 2, "runs": 1,
+        "personas": 2, "events": 29, "extractions": 2, "llm_calls": FIRST_RUN_CALLS, "failures": 0,
+        "reduction_support": 2, "runs": 1,
     }
+    # One shard: a personas task, one task per step, one extraction task; none from the cache.
+    assert (summary["task_runs"], summary["tasks_cached"], summary["failures"]) == (1 + STEPS + 1, 0, 0)
     assert summary["paths"]["events"] == str(partition_dir(tmp_path, "events", "r1"))
 
     # DuckDB: every dataset has exactly its documented columns, run_id (the partition) last.
@@ -183,7 +186,8 @@ def test_scenario_runs_end_to_end(prefect_server: str, fake: FakeOpenAI, tmp_pat
         for name, schema in schemas.items():
             columns = connection.execute(f"DESCRIBE {name}").fetchall()
             assert [c[0] for c in columns] == [*schema.names, "run_id"], name
-            assert connection.execute(f"SELECT DISTINCT run_id FROM {name}").fetchall() == [("r1",)]
+            expected = [] if name == "failures" else [("r1",)]  # no item failed: the partition has no rows
+            assert connection.execute(f"SELECT DISTINCT run_id FROM {name}").fetchall() == expected
         types = {c[0]: c[1] for c in connection.execute("DESCRIBE extractions").fetchall()}
         assert (types["supports"], types["score"], types["confidence"], types["topics"]) == (
             "BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR[]",
@@ -250,7 +254,8 @@ def test_scenario_runs_end_to_end(prefect_server: str, fake: FakeOpenAI, tmp_pat
     ]
 
     # llm_calls: every call once, joined by key from events and extractions
-    assert calls["seq"].sort().to_list() == list(range(FIRST_RUN_CALLS))
+    # seq orders the calls within the task that made them: one part per step task, one for the extraction
+    assert sorted(calls["seq"].to_list()) == sorted([0, 1] * (STEPS + 1))
     assert Counter(calls["purpose"]) == {"act:Ana": 4, "act:Ben": 4, "extract:Ana": 1, "extract:Ben": 1}
     assert set(calls["key"]) == action_keys(events) | set(extractions["call_key"])
     assert calls["key"].n_unique() == FIRST_RUN_CALLS
@@ -370,8 +375,8 @@ def test_each_flow_runs_on_its_own(prefect_server: str, fake: FakeOpenAI, tmp_pa
     assert frame(tmp_path, "personas", "pop")["name"].to_list() == ["Ana", "Ben"]
 
     result = simulation_flow(str(SCENARIO), run_id="sim", datasets_root=root, overrides=overrides)
-    assert result == {"run_id": "sim", "personas": 2, "events": 29, "llm_calls": ACT_CALLS}
-    assert datasets_of(tmp_path, "sim") == {"personas", "events", "llm_calls"}
+    assert result == {"run_id": "sim", "personas": 2, "events": 29, "llm_calls": ACT_CALLS, "failures": 0}
+    assert datasets_of(tmp_path, "sim") == {"personas", "events", "llm_calls", "failures"}
     assert fake.calls == ACT_CALLS
     assert frame(tmp_path, "events", "sim").select(EVENT_COLUMNS).rows() == expected_events()
 

@@ -79,6 +79,16 @@ class DatasetsConfig(_Section):
     root: str = "datasets"
 
 
+class PipelineConfig(_Section):
+    """How a run is cut into Prefect tasks and how many run at once (see config.ini [pipeline])."""
+
+    shard_size: int = Field(default=50, ge=1)
+    window: int = Field(default=8, ge=1)
+    max_workers: int = Field(default=8, ge=1)
+    on_item_error: Literal["skip", "fail"] = "skip"
+    runner: str = "threads"
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
 
@@ -91,6 +101,7 @@ class Config(_Section):
     cache: CacheConfig = CacheConfig()
     simulation: SimulationConfig = SimulationConfig()
     datasets: DatasetsConfig = DatasetsConfig()
+    pipeline: PipelineConfig = PipelineConfig()
     logging: LoggingConfig = LoggingConfig()
 
     @property

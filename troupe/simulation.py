@@ -1,54 +1,126 @@
-"""Scenario worlds as pure functions of JSON: what the pipeline tasks call.
+"""Scenario worlds as functions of typed state: what the pipeline's shard tasks call.
 
-Each function takes plain data (world state, specs, configuration) and returns plain data, so a
-Prefect task can hash its inputs and cache its output, and a notebook can call the same functions
-without Prefect. A world step is (world state, stimuli, LLM replies) -> world state: with the call
-cache warm it is reproducible, which is what makes caching it by its inputs sound.
+A run is cut into shards: consecutive worlds holding up to ``[pipeline] shard_size`` people (a
+world is never split). A shard advances one step at a time, :func:`run_shard_step` taking the
+shard's :class:`ShardState` and that step's :class:`StepPlan` per world and returning a
+:class:`StepResult` with only what the step added (new events, the agents' new state, the calls).
+Every world of the shard advances concurrently on the async gateway. With the call cache warm a
+step is reproducible, which is what makes caching it by its inputs sound.
+
+Nothing here imports Prefect: a notebook can drive the same functions.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from .agent.person import TinyPerson
+from .agent.persona import Persona
+from .agent.state import AgentState, ItemFailure
 from .config import Config
-from .environment import TinySocialNetwork, TinyWorld
-from .extraction import ExtractionSpec, aextract
+from .environment import TinySocialNetwork, TinyWorld, WorldState
+from .environment.world import ITEM_ERRORS
+from .extraction import ExtractedRecord, ExtractionSpec
 from .llm import CallRecord, LLMGateway, loop
-from .scenario import Stimulus, WorldSpec
+from .scenario import Stimulus, WorldSpec, duration
+
+if TYPE_CHECKING:
+    from .scenario import LoadedScenario
 
 
-class StepOutcome(BaseModel):
-    """A world after one step, and the gateway calls the step made."""
+class WorldPlan(BaseModel):
+    """One world of a run before it exists: its scenario entry and its people."""
 
-    world: dict[str, Any]
-    calls: list[CallRecord]
-
-
-class ExtractionOutcome(BaseModel):
-    records: list[dict[str, Any]]
-    calls: list[CallRecord]
+    spec: int = Field(description="index into the scenario's worlds")
+    name: str
+    agents: list[str]
 
 
-def new_world(spec: WorldSpec, personas: list[dict[str, Any]], config: Config) -> dict[str, Any]:
-    """The initial state of a scenario world (no LLM call)."""
+class StepPlan(BaseModel):
+    """What shapes one world's step besides its state: the step's stimuli and clock (a cache-key part)."""
+
+    step: int
+    time_per_step: str | None = None
+    stimuli: list[Stimulus] = Field(default_factory=list)
+
+
+class ShardState(BaseModel):
+    """The worlds of one shard, in the data form (each event once). The task boundary's currency."""
+
+    worlds: list[WorldState]
+
+
+class StepResult(BaseModel):
+    """What one step of a shard added: worlds with only the step's events, calls, failed items."""
+
+    worlds: list[WorldState]
+    calls: list[CallRecord] = Field(default_factory=list)
+    failures: list[ItemFailure] = Field(default_factory=list)
+
+
+class ExtractionResult(BaseModel):
+    records: list[ExtractedRecord]
+    calls: list[CallRecord] = Field(default_factory=list)
+    failures: list[ItemFailure] = Field(default_factory=list)
+
+
+# ----- planning (no LLM call) -----
+
+
+def plan_worlds(loaded: LoadedScenario) -> list[WorldPlan]:
+    """Every world of the run in order; a ``kind: isolated`` entry becomes one world per person."""
+    everyone = [p["name"] for p in loaded.personas]
+    plans: list[WorldPlan] = []
+    for index, spec in enumerate(loaded.scenario.worlds):
+        members = spec.agents or everyone
+        if spec.kind == "isolated":
+            plans.extend(WorldPlan(spec=index, name=f"{spec.name}/{name}", agents=[name]) for name in members)
+        else:
+            plans.append(WorldPlan(spec=index, name=spec.name, agents=list(members)))
+    return plans
+
+
+def shard(plans: list[WorldPlan], shard_size: int) -> Iterator[list[WorldPlan]]:
+    """Consecutive worlds, up to shard_size people per shard (a bigger world is a shard of its own)."""
+    current: list[WorldPlan] = []
+    people = 0
+    for plan in plans:
+        if current and people + len(plan.agents) > shard_size:
+            yield current
+            current, people = [], 0
+        current.append(plan)
+        people += len(plan.agents)
+    if current:
+        yield current
+
+
+def step_plan(spec: WorldSpec, step: int) -> StepPlan:
+    return StepPlan(step=step, time_per_step=spec.time_per_step, stimuli=[s for s in spec.stimuli if s.step == step])
+
+
+def new_world(plan: WorldPlan, spec: WorldSpec, personas: dict[str, Persona], config: Config) -> WorldState:
+    """The initial state of a world (no LLM call)."""
     kind = TinySocialNetwork if spec.kind == "TinySocialNetwork" else TinyWorld
-    world = kind(
-        spec.name,
-        [TinyPerson(persona=p, config=config, transcript=False) for p in personas],
-        initial_datetime=spec.start,
-        step_mode=spec.step_mode,
-        config=config,
-        transcript=False,
-    )
+    agents = [TinyPerson.from_state(AgentState(persona=personas[n], faculties=list(spec.faculties)), config=config, transcript=False) for n in plan.agents]
+    world = kind(plan.name, agents, initial_datetime=spec.start, step_mode=spec.step_mode, config=config, transcript=False)
     if isinstance(world, TinySocialNetwork):
         for a, b in spec.relations:
             world.add_relation(world.get_agent_by_name(a), world.get_agent_by_name(b))  # type: ignore[arg-type]
-    elif spec.everyone_accessible:
+    elif spec.everyone_accessible and len(agents) > 1:
         world.make_everyone_accessible()
-    return world.to_json()
+    return world.snapshot()
+
+
+def extend(state: WorldState, added: WorldState) -> WorldState:
+    """state followed by a step's result: the step's agents and clock, the log with the new events."""
+    return added.model_copy(update={"events": [*state.events, *added.events]})
+
+
+# ----- a step, an extraction -----
 
 
 def apply_stimulus(world: TinyWorld, stimulus: Stimulus) -> None:
@@ -69,26 +141,78 @@ def apply_stimulus(world: TinyWorld, stimulus: Stimulus) -> None:
             agent.change_context(stimulus.content)
 
 
-def run_step(world_state: dict[str, Any], spec: WorldSpec, config: Config, gateway: LLMGateway) -> StepOutcome:
-    """Give the step's stimuli, run one step, and return the new state with the calls it made."""
-    world = TinyWorld.from_json(world_state, gateway=gateway, config=config)
-    step = world.step + 1
+def _live(
+    state: WorldState, config: Config, gateway: LLMGateway, failures: list[ItemFailure] | None, transcript: bool | None = None
+) -> TinyWorld:
+    world = TinyWorld.from_state(state, gateway=gateway, config=config, transcript=transcript)
+    world.failures = failures
+    return world
 
-    def give_stimuli(world: TinyWorld) -> None:
-        for stimulus in spec.stimuli:
-            if stimulus.step == step:
+
+def run_shard_step(
+    shard: ShardState, plans: list[StepPlan], config: Config, gateway: LLMGateway, *, totals: list[int] | None = None
+) -> StepResult:
+    """One step of every world of the shard, concurrently; returns only what the step added.
+
+    With ``[pipeline] on_item_error = skip`` an agent whose turn fails sits the step out and is
+    listed in the result's failures; with ``fail`` the error propagates.
+    """
+    failures: list[ItemFailure] | None = [] if config.pipeline.on_item_error == "skip" else None
+    worlds = [_live(state, config, gateway, failures) for state in shard.worlds]
+    before = [len(state.events) for state in shard.worlds]
+    totals = totals or [plan.step for plan in plans]
+
+    async def one(world: TinyWorld, plan: StepPlan, total: int) -> None:
+        def give_stimuli(world: TinyWorld) -> None:
+            for stimulus in plan.stimuli:
                 apply_stimulus(world, stimulus)
 
-    before = len(gateway.ledger.records)
-    loop.run_sync(world.astep(spec.step_delta(), total=spec.steps, index=step, prelude=give_stimuli))
-    return StepOutcome(world=world.to_json(), calls=gateway.ledger.records[before:])
+        delta = duration(plan.time_per_step)
+        await world.astep(delta, total=total, index=plan.step, prelude=give_stimuli)
+
+    start = len(gateway.ledger.records)
+
+    async def all_worlds() -> None:
+        await asyncio.gather(*(one(w, p, t) for w, p, t in zip(worlds, plans, totals)))
+
+    loop.run_sync(all_worlds())
+    added = []
+    for world, n in zip(worlds, before):
+        snapshot = world.snapshot()
+        added.append(snapshot.model_copy(update={"events": snapshot.events[n:]}))
+    return StepResult(worlds=added, calls=gateway.ledger.records[start:], failures=failures or [])
 
 
-def extract(world_state: dict[str, Any], spec: ExtractionSpec, config: Config, gateway: LLMGateway) -> ExtractionOutcome:
-    world = TinyWorld.from_json(world_state, gateway=gateway, config=config, transcript=False)
-    before = len(gateway.ledger.records)
-    records = loop.run_sync(aextract(world, spec, gateway))
-    return ExtractionOutcome(
-        records=[r.model_dump(mode="json") for r in records],
-        calls=gateway.ledger.records[before:],
-    )
+def extract_shard(shard: ShardState, spec: ExtractionSpec, config: Config, gateway: LLMGateway) -> ExtractionResult:
+    """The extraction of every world of the shard, concurrently; a world whose extraction fails fails alone."""
+    from .extraction import aextract
+
+    skip = config.pipeline.on_item_error == "skip"
+    failures: list[ItemFailure] = []
+    worlds = [_live(state, config, gateway, None, transcript=False) for state in shard.worlds]
+    start = len(gateway.ledger.records)
+
+    async def one(world: TinyWorld) -> list[ExtractedRecord]:
+        try:
+            return await aextract(world, spec, gateway)
+        except ITEM_ERRORS as exc:
+            if not skip:
+                raise
+            failures.append(ItemFailure.from_error(exc, "extract", config.llm.max_attempts, world=world.name))
+            return []
+
+    async def all_worlds() -> list[list[ExtractedRecord]]:
+        return list(await asyncio.gather(*(one(w) for w in worlds)))
+
+    records = [r for rs in loop.run_sync(all_worlds()) for r in rs]
+    return ExtractionResult(records=records, calls=gateway.ledger.records[start:], failures=failures)
+
+
+# ----- notebook helpers over a single world -----
+
+
+def run_step(world: WorldState, spec: WorldSpec, config: Config, gateway: LLMGateway) -> WorldState:
+    """The whole state of one world after its next step (for notebooks: the pipeline uses shards)."""
+    plan = step_plan(spec, world.step + 1)
+    result = run_shard_step(ShardState(worlds=[world]), [plan], config, gateway, totals=[spec.steps])
+    return extend(world, result.worlds[0])

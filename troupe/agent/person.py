@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 
 from .. import prompts
 from ..config import Config, SimulationConfig, load_config
@@ -39,11 +39,37 @@ class Environment(Protocol):
 
 
 class Faculty(Protocol):
-    """A capability that adds action types (a tool) and handles them."""
+    """A capability that adds action types (a tool) and handles them.
+
+    A faculty is part of the agent's state by name: register its factory with
+    :func:`register_faculty` and an agent restored from JSON (a notebook's saved agent, a pipeline
+    step's input) gets it back. Keep what a faculty learns in the agent's state (episodes, facts),
+    not in the faculty object, so that it survives too.
+    """
 
     actions: dict[str, str]
 
     async def handle(self, agent: "TinyPerson", action: Event) -> None: ...
+
+
+_FACULTIES: dict[str, Callable[[], Faculty]] = {}
+
+
+def register_faculty(name: str, factory: Callable[[], Faculty]) -> None:
+    """Make faculty ``name`` restorable: ``factory()`` builds it for an agent whose state names it."""
+    _FACULTIES[name] = factory
+
+
+def faculty_name(faculty: Faculty) -> str:
+    return str(getattr(faculty, "name", "") or type(faculty).__name__)
+
+
+def make_faculty(name: str) -> Faculty:
+    factory = _FACULTIES.get(name)
+    if factory is None:
+        known = ", ".join(sorted(_FACULTIES)) or "none"
+        raise SpecError(f"faculty {name!r} is not registered (registered: {known}); import the module that calls register_faculty({name!r}, ...)")
+    return factory()
 
 
 _REPEAT_MEMORY = 12  # how many recent actions the repetition guard compares against
@@ -68,12 +94,11 @@ class TinyPerson:
             persona = Persona(name=name)
         elif isinstance(persona, dict):
             persona = Persona.from_dict(persona)
-        self._persona = persona
-        self.state = AgentState(persona=persona.to_dict())
+        self.faculties: list[Faculty] = list(faculties)
+        self.state = AgentState(persona=persona, faculties=[faculty_name(f) for f in self.faculties])
         self._gateway = gateway
         self._config = config
         self.environment: Environment | None = None
-        self.faculties: list[Faculty] = list(faculties)
         if isinstance(transcript, Transcript):
             self.transcript = transcript
         else:
@@ -83,11 +108,11 @@ class TinyPerson:
 
     @property
     def name(self) -> str:
-        return self._persona.name
+        return self.state.persona.name
 
     @property
     def persona(self) -> Persona:
-        return self._persona
+        return self.state.persona
 
     @property
     def gateway(self) -> "LLMGateway":
@@ -112,31 +137,30 @@ class TinyPerson:
     # ----- persona definition (TinyTroupe's API) -----
 
     def _set_persona(self, persona: Persona) -> "TinyPerson":
-        self._persona = persona
-        self.state.persona = persona.to_dict()
+        self.state.persona = persona
         return self
 
     def define(self, key: str, value: Any, group: str | None = None) -> "TinyPerson":
         """Set a persona field (``define("age", 28)``) or append to a group (``group="routines"``)."""
-        return self._set_persona(self._persona.defined(key, value, group))
+        return self._set_persona(self.state.persona.defined(key, value, group))
 
     def define_several(self, group: str, values: Iterable[Any]) -> "TinyPerson":
-        return self._set_persona(self._persona.defined_several(group, values))
+        return self._set_persona(self.state.persona.defined_several(group, values))
 
     def include_persona_definitions(self, fragment: dict[str, Any]) -> "TinyPerson":
         """Deep-merge a persona fragment (lists extend, objects merge, scalars replace)."""
-        return self._set_persona(self._persona.merged(fragment))
+        return self._set_persona(self.state.persona.merged(fragment))
 
     def import_fragment(self, path: str | os.PathLike[str]) -> "TinyPerson":
         """Merge a TinyTroupe ``.fragment.json`` file into this persona."""
         kind, persona = load_spec_file(path)
         if kind != "Fragment":
             raise SpecError(f"{path}: type: expected 'Fragment', got {kind!r}; use TinyPerson.load_specification for whole agents")
-        return self._set_persona(self._persona.merged(persona, source=str(path)))
+        return self._set_persona(self.state.persona.merged(persona, source=str(path)))
 
     def get(self, key: str, default: Any = None) -> Any:
         """A persona field by (dotted) name, e.g. ``get("occupation.title")``."""
-        value: Any = self.state.persona
+        value: Any = self.state.persona.to_dict()
         for part in key.split("."):
             if not isinstance(value, dict) or part not in value:
                 return default
@@ -154,20 +178,35 @@ class TinyPerson:
         return cls(persona=persona, **kwargs)
 
     def save_specification(self, path: str | os.PathLike[str]) -> None:
-        save_spec(self._persona, path)
+        save_spec(self.state.persona, path)
 
     def minibio(self) -> str:
         """A one-paragraph description of the person (no LLM call)."""
-        return self._persona.minibio_facts()
+        return self.state.persona.minibio_facts()
 
     # ----- state -----
 
     def to_json(self) -> dict[str, Any]:
-        return self.state.model_dump(mode="json")
+        return self.snapshot().model_dump(mode="json")
+
+    def snapshot(self) -> AgentState:
+        """The state, with the faculties the agent has now (a list callers may have appended to)."""
+        names = [faculty_name(f) for f in self.faculties]
+        if names != self.state.faculties:
+            self.state.faculties = names
+        return self.state
 
     @classmethod
     def from_json(cls, data: dict[str, Any], **kwargs: Any) -> "TinyPerson":
-        return cls(persona=Persona.from_dict(data["persona"]), **kwargs).decode_complete_state(data)
+        return cls.from_state(AgentState.model_validate(data), **kwargs)
+
+    @classmethod
+    def from_state(cls, state: AgentState, **kwargs: Any) -> "TinyPerson":
+        """An agent that is ``state`` (taken as is, not copied), with its faculties rebuilt by name."""
+        agent = cls(persona=state.persona, **kwargs)
+        agent.state = state
+        agent.faculties = [make_faculty(name) for name in state.faculties]
+        return agent
 
     def encode_complete_state(self) -> dict[str, Any]:
         """TinyTroupe's name for :meth:`to_json`."""
@@ -176,7 +215,6 @@ class TinyPerson:
     def decode_complete_state(self, data: dict[str, Any]) -> "TinyPerson":
         """Replace this agent's state with data (as :meth:`to_json` gives it); TinyTroupe's API."""
         state = AgentState.model_validate(data)
-        self._persona = Persona.from_dict(state.persona)
         self.state = state
         return self
 
@@ -204,6 +242,8 @@ class TinyPerson:
         return self
 
     def listen(self, speech: str, source: "TinyPerson | str | None" = None) -> "TinyPerson":
+        current = {faculty_name(f): f for f in self.faculties}
+        self.faculties = [current.get(name) or make_faculty(name) for name in state.faculties]
         return self._stimulus("CONVERSATION", speech, source)
 
     def see(self, description: str, source: "TinyPerson | str | None" = None) -> "TinyPerson":
@@ -257,7 +297,7 @@ class TinyPerson:
         system = prompts.render(
             "agent_system",
             name=self.name,
-            persona=persona_outline(self.state.persona, settings.persona_max_items),
+            persona=persona_outline(self.state.persona.to_dict(), settings.persona_max_items),
             max_actions=settings.max_actions_per_turn,
             actions=actions,
         )
@@ -280,8 +320,7 @@ class TinyPerson:
         """
         if not self.settings.constrain_targets:
             return None
-        relations = self.state.persona.get("relationships") or []
-        known = [r.get("name", "") for r in relations if isinstance(r, dict)]
+        known = [r.name for r in self.state.persona.relationships]
         present = [a.name for a in getattr(self.environment, "agents", [])]
         heard = [e.source for e in self.state.episodes[-20:] if e.direction == "stimulus"]
         names = [n for n in dict.fromkeys([*self.state.accessible, *present, *known, *heard]) if n and n != self.name]

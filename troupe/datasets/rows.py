@@ -1,38 +1,41 @@
-"""troupe's records as dataset rows: personas, events, extractions, LLM calls, runs."""
+"""troupe's models as dataset rows: personas, events, extractions, LLM calls, failures, runs.
+
+Rows are built from the typed state (Persona, Event, ExtractedRecord, CallRecord, ItemFailure)
+column by column, in the order the models come, so the same inputs give the same file.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-import polars as pl
 import pyarrow as pa
 
 from ..cache import cache_key
 from ..llm import CallRecord
 from .io import table_from_rows
-from .schemas import EVENTS, LLM_CALLS, PERSONAS, RUNS, extractions_schema
+from .schemas import EVENTS, FAILURES, LLM_CALLS, PERSONAS, RUNS, extractions_schema
 
-
-_EVENT_INPUT = {
-    "step": pl.Int64, "time": pl.String, "agent": pl.String, "direction": pl.String, "type": pl.String,
-    "source": pl.String, "target": pl.String, "content": pl.String, "call_key": pl.String,
-}
+if TYPE_CHECKING:
+    from ..agent.persona import Persona
+    from ..agent.state import Event, ItemFailure
+    from ..extraction import ExtractedRecord
 
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def personas_table(personas: Iterable[dict[str, Any]]) -> pa.Table:
+def personas_table(personas: Iterable["Persona"]) -> pa.Table:
     rows = []
-    for persona in personas:
+    for model in personas:
+        persona = model.to_dict()
         occupation = persona.get("occupation")
         occupation = occupation if isinstance(occupation, dict) else {"title": occupation}
         rows.append(
             {
                 "persona_id": cache_key(persona)[:16],
-                "name": persona.get("name"),
+                "name": model.name,
                 "age": _text(persona.get("age")),
                 **{key: _text(persona.get(key)) for key in ("gender", "nationality", "residence", "education")},
                 "occupation_title": _text(occupation.get("title")),
@@ -43,28 +46,36 @@ def personas_table(personas: Iterable[dict[str, Any]]) -> pa.Table:
     return table_from_rows(rows, PERSONAS)
 
 
-def events_table(worlds: Iterable[dict[str, Any]]) -> pa.Table:
-    """Every event of every world (worlds as WorldState JSON), in the order they happened."""
-    frames = [
-        pl.DataFrame(world["events"], schema=_EVENT_INPUT).with_columns(
-            world=pl.lit(world["name"]), seq=pl.int_range(pl.len(), dtype=pl.Int64)
-        )
-        for world in worlds
-        if world["events"]
-    ]
-    if not frames:
-        return EVENTS.empty_table()
-    events = pl.concat(frames).with_columns(sim_time=pl.col("time").str.to_datetime(time_unit="us"))
-    return events.select(EVENTS.names).to_arrow().cast(EVENTS)
+def _naive(value: Any) -> Any:
+    return value.replace(tzinfo=None) if value is not None and value.tzinfo is not None else value
 
 
-def extractions_table(records: Iterable[dict[str, Any]], fields: dict[str, str]) -> pa.Table:
-    rows = [{"world": r["world"], "agent": r["agent"], "call_key": r["call_key"], **r["values"]} for r in records]
+def events_table(chunks: Iterable[tuple[str, int, Sequence["Event"]]]) -> pa.Table:
+    """Events of worlds, as (world name, seq of the first event, events), in the order given."""
+    columns: dict[str, list[Any]] = {name: [] for name in EVENTS.names}
+    for world, start, events in chunks:
+        for i, e in enumerate(events):
+            for name, value in (
+                ("world", world), ("seq", start + i), ("step", e.step), ("sim_time", _naive(e.time)), ("agent", e.agent),
+                ("direction", e.direction), ("type", e.type), ("source", e.source), ("target", e.target),
+                ("content", e.content), ("call_key", e.call_key),
+            ):
+                columns[name].append(value)
+    return pa.table(columns, schema=EVENTS)
+
+
+def extractions_table(records: Iterable["ExtractedRecord"], fields: dict[str, str]) -> pa.Table:
+    rows = [{"world": r.world, "agent": r.agent, "call_key": r.call_key, **r.values} for r in records]
     return table_from_rows(rows, extractions_schema(fields))
 
 
 def calls_table(calls: Iterable[CallRecord]) -> pa.Table:
+    """Calls in the order they were made; seq is the call's place within the task that made it."""
     return table_from_rows(({"seq": i, **c.model_dump()} for i, c in enumerate(calls)), LLM_CALLS)
+
+
+def failures_table(failures: Iterable["ItemFailure"]) -> pa.Table:
+    return table_from_rows((f.model_dump() for f in failures), FAILURES)
 
 
 def runs_table(row: dict[str, Any]) -> pa.Table:

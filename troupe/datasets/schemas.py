@@ -26,6 +26,8 @@ RUNS = pa.schema(
         ("completion_tokens", pa.int64()),
         ("cost_usd", pa.float64()),
         ("troupe_version", pa.string()),
+        ("task_runs", pa.int64()),
+        ("failures", pa.int64()),
     ]
 )
 
@@ -84,6 +86,18 @@ LLM_CALLS = pa.schema(
     ]
 )
 
+FAILURES = pa.schema(
+    [
+        ("stage", pa.string()),
+        ("world", pa.string()),
+        ("agent", pa.string()),
+        ("step", pa.int64()),
+        ("error_type", pa.string()),
+        ("message", pa.string()),
+        ("attempts", pa.int64()),
+    ]
+)
+
 FIELD_TYPES: dict[str, pa.DataType] = {
     "str": pa.string(),
     "int": pa.int64(),
@@ -98,6 +112,7 @@ DATASETS: dict[str, pa.Schema] = {
     "events": EVENTS,
     "extractions": EXTRACTIONS_BASE,
     "llm_calls": LLM_CALLS,
+    "failures": FAILURES,
 }
 
 

@@ -12,26 +12,40 @@ said, advance the clock. Two step modes:
 
 Either way, a step is a function of the world's state and the LLM's replies: with the call cache
 warm, a rerun reproduces the same state, which is what lets a pipeline cache a world step.
+
+A world's events are stored once: :class:`WorldState` (the data form, what ``to_json`` gives and a
+pipeline task takes) keeps the event log, and each agent's state keeps only the episodes it had
+before joining; a restored world gives every agent its episodic view back from the log.
+
+With ``failures`` set to a list (the pipeline does this for ``[pipeline] on_item_error = skip``),
+an agent whose turn still fails after the gateway's retries sits the step out and the failure is
+appended there; otherwise the error propagates, as a notebook user expects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Literal
 
 from pydantic import BaseModel, Field
 
 from ..agent.person import TinyPerson
-from ..agent.state import AgentState, Event
+from ..agent.state import AgentState, Event, ItemFailure
 from ..config import Config, load_config
 from ..llm import LLMGateway, default_gateway, loop
+from ..llm.errors import LLMRefusal, LLMStructuredOutputError, LLMTruncated, LLMUnavailable
 from ..transcript import Transcript
 from .intervention import Intervention
 
 
 StepMode = Literal["parallel", "sequential"]
+
+# Errors that belong to one item (one agent's turn, one extraction): they outlived the gateway's
+# retries for this request only. Auth errors and bad requests concern every item and fail the run.
+ITEM_ERRORS = (LLMUnavailable, LLMStructuredOutputError, LLMTruncated, LLMRefusal)
 
 
 class WorldState(BaseModel):
@@ -86,6 +100,7 @@ class TinyWorld:
             self.transcript = Transcript(settings.transcript if transcript is None else transcript)
         self.agents: list[TinyPerson] = []
         self.interventions: list[Intervention] = []
+        self.failures: list[ItemFailure] | None = None
         self.add_agents(agents)
 
     @property
@@ -250,13 +265,16 @@ class TinyWorld:
             if not active:
                 break
             if parallel:
-                replies = await asyncio.gather(*(agent.adecide() for agent in active))
-                turns = [(agent, await agent.aapply(reply)) for agent, reply in zip(active, replies)]
+                replies = await asyncio.gather(*(self._decide(agent) for agent in active))
+                turns = [(agent, await agent.aapply(reply)) for agent, reply in zip(active, replies) if reply is not None]
                 pending.extend((agent, event) for agent, events in turns for event in events)
             else:
                 turns = []
                 for agent in active:
-                    events = await agent.aapply(await agent.adecide())
+                    reply = await self._decide(agent)
+                    if reply is None:
+                        continue
+                    events = await agent.aapply(reply)
                     turns.append((agent, events))
                     for event in events:
                         self._deliver(agent, event)
@@ -273,6 +291,18 @@ class TinyWorld:
             target = self.get_agent_by_name(event.target) if event.target else None
             if target is not None:
                 if self.can_reach(source, target):
+    async def _decide(self, agent: TinyPerson) -> Any:
+        """The agent's decided turn, or None when it failed alone (see ``failures``)."""
+        if self.failures is None:
+            return await agent.adecide()
+        try:
+            return await agent.adecide()
+        except ITEM_ERRORS as exc:
+            self.failures.append(
+                ItemFailure.from_error(exc, "simulate", self.config.llm.max_attempts, world=self.name, agent=agent.name, step=self.step)
+            )
+            return None
+
                     target.listen(event.content, source)
                 else:
                     source.socialize(f"{event.target} cannot hear you: you are not connected.", self.name)
@@ -309,11 +339,24 @@ class TinyWorld:
     # ----- state -----
 
     def to_json(self) -> dict[str, Any]:
-        self.state.agents = [agent.state for agent in self.agents]
-        return self.state.model_dump(mode="json")
+        return self.snapshot().model_dump(mode="json")
 
     def encode_complete_state(self) -> dict[str, Any]:
         """TinyTroupe's name for :meth:`to_json`."""
+    def snapshot(self) -> WorldState:
+        """The world as data: the event log once, each agent with only its episodes from before it joined.
+
+        Shallow: the models share the live world's lists and events (which are immutable), so
+        taking a snapshot costs a pass over the log, not a copy of it.
+        """
+        logged = {id(event) for event in self.state.events}
+        agents = []
+        for agent in self.agents:
+            state = agent.snapshot()
+            own = [e for e in state.episodes if id(e) not in logged]
+            agents.append(state if len(own) == len(state.episodes) else state.model_copy(update={"episodes": own}))
+        return self.state.model_copy(update={"agents": agents})
+
         return self.to_json()
 
     @classmethod
@@ -325,13 +368,32 @@ class TinyWorld:
         config: Config | None = None,
         transcript: Transcript | bool | None = None,
     ) -> "TinyWorld":
-        state = WorldState.model_validate(data)
+        return cls.from_state(WorldState.model_validate(data), gateway=gateway, config=config, transcript=transcript)
+
+    @classmethod
+    def from_state(
+        cls,
+        state: WorldState,
+        *,
+        gateway: "LLMGateway | None" = None,
+        config: Config | None = None,
+        transcript: Transcript | bool | None = None,
+    ) -> "TinyWorld":
+        """A live world from its data form (taken over, not copied); agents get their episodes from the log."""
         kind = next((k for k in (cls, *_subclasses(TinyWorld)) if k.kind == state.kind), None)
         if kind is None:
             raise ValueError(f"world kind {state.kind!r} is unknown; import the module that defines it first")
         world = kind(state.name, gateway=gateway, config=config, transcript=transcript)
-        agents = [TinyPerson.from_json(a.model_dump(mode="json"), gateway=gateway, config=world.config) for a in state.agents]
-        world.state = state
+        by_agent: dict[str, list[Event]] = defaultdict(list)
+        for event in state.events:
+            by_agent[event.agent].append(event)
+        agents = [
+            TinyPerson.from_state(
+                a.model_copy(update={"episodes": [*a.episodes, *by_agent.get(a.name, ())]}), gateway=gateway, config=world.config
+            )
+            for a in state.agents
+        ]
+        world.state = state.model_copy(update={"agents": [], "events": list(state.events)})
         world.agents = []
         world.add_agents(agents)
         return world
