@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from troupe.examples import EXAMPLES_DIR
+from troupe.export.options import Format as ExportFormat, Per as ExportPer
 
 app = typer.Typer(
     name="troupe",
@@ -370,6 +371,52 @@ def show(
 
 
 _EVENT_FIELDS = ("step", "agent", "direction", "type", "source", "target", "content", "call_key")
+
+
+# ----- report / export -----
+
+
+def _write_report(root: Path, run_id: str, out_file: Path) -> None:
+    from troupe.report import write_report
+
+    written = write_report(root, run_id, out_file)
+    charts = f" and {len(written) - 1} chart images beside it" if len(written) > 1 else ""
+    out.print(escape(f"report of run {run_id} written to {written[-1]}{charts}"))
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="The run to report on (see troupe runs).")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Report file: .html (self-contained) or .md (PNG charts beside it).")],
+    datasets: DatasetsOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Write a report of a run: model, calls, tokens, cost, time, its results' key tables and charts.
+
+    Example: troupe report 20250503-090000-1a2b3c --out report.html
+    """
+    with _errors(debug):
+        _write_report(_root(datasets), run_id, out_file)
+
+
+@app.command()
+def export(
+    run_id: Annotated[str, typer.Argument(help="The run to export (see troupe runs).")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="openai-chat (.jsonl), sharegpt (.json) or parquet (.parquet).")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="The file to write.")],
+    per: Annotated[ExportPer, typer.Option("--per", help="One conversation per agent (its own view) or per world.")] = ExportPer.agent,
+    datasets: DatasetsOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Export a run's conversations as training data (system persona, user stimuli, assistant actions).
+
+    Example: troupe export 20250503-090000-1a2b3c --format openai-chat --out train.jsonl
+    """
+    from troupe.export import export_run
+
+    with _errors(debug):
+        summary = export_run(_root(datasets), run_id, fmt, out_file, per)
+        out.print(escape(f"{summary.conversations} conversations ({summary.messages} messages) written to {summary.out}"))
 
 
 # ----- serve -----

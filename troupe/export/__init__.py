@@ -1,0 +1,31 @@
+"""A run's conversations as training data: OpenAI chat JSONL, ShareGPT JSON or Parquet.
+
+``export_run(root, run_id, fmt, out, per)`` writes a run's conversations (per agent or per
+world) in one of the formats; ``run_conversations`` returns them as models. Names load on first
+use, so the CLI can import ``troupe.export.options`` without pydantic, polars or duckdb.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "Conversation": "troupe.export.conversations",
+    "Message": "troupe.export.conversations",
+    "ChatExample": "troupe.export.formats",
+    "ExportSummary": "troupe.export.run",
+    "export_run": "troupe.export.run",
+    "run_conversations": "troupe.export.run",
+    "Format": "troupe.export.options",
+    "Per": "troupe.export.options",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'troupe.export' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
