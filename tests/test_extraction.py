@@ -183,5 +183,7 @@ def test_extraction_exports_and_lazy_reexports() -> None:
     import troupe.extraction as extraction
 
     assert {"ResultsExtractor", "ResultsReducer", "Normalizer", "ArtifactExporter", "ResultsReporter"} <= set(extraction.__all__)
+    assert extraction.ArtifactExporter.__module__ == "troupe.artifacts"  # TinyTroupe users import them from here
+    assert extraction.ResultsReporter.__module__ == "troupe.reporting"
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         extraction.Nope  # noqa: B018
