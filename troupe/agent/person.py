@@ -216,6 +216,8 @@ class TinyPerson:
         """Replace this agent's state with data (as :meth:`to_json` gives it); TinyTroupe's API."""
         state = AgentState.model_validate(data)
         self.state = state
+        current = {faculty_name(f): f for f in self.faculties}
+        self.faculties = [current.get(name) or make_faculty(name) for name in state.faculties]
         return self
 
     # ----- stimuli -----
@@ -242,8 +244,6 @@ class TinyPerson:
         return self
 
     def listen(self, speech: str, source: "TinyPerson | str | None" = None) -> "TinyPerson":
-        current = {faculty_name(f): f for f in self.faculties}
-        self.faculties = [current.get(name) or make_faculty(name) for name in state.faculties]
         return self._stimulus("CONVERSATION", speech, source)
 
     def see(self, description: str, source: "TinyPerson | str | None" = None) -> "TinyPerson":

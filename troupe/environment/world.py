@@ -285,12 +285,6 @@ class TinyWorld:
         self._tick(timedelta_per_step)
         return actions
 
-    def _deliver(self, source: TinyPerson, event: Event) -> None:
-        """Route an action: TALK to its target (or everyone), REACH_OUT connects two agents."""
-        if event.type == "TALK":
-            target = self.get_agent_by_name(event.target) if event.target else None
-            if target is not None:
-                if self.can_reach(source, target):
     async def _decide(self, agent: TinyPerson) -> Any:
         """The agent's decided turn, or None when it failed alone (see ``failures``)."""
         if self.failures is None:
@@ -303,6 +297,12 @@ class TinyWorld:
             )
             return None
 
+    def _deliver(self, source: TinyPerson, event: Event) -> None:
+        """Route an action: TALK to its target (or everyone), REACH_OUT connects two agents."""
+        if event.type == "TALK":
+            target = self.get_agent_by_name(event.target) if event.target else None
+            if target is not None:
+                if self.can_reach(source, target):
                     target.listen(event.content, source)
                 else:
                     source.socialize(f"{event.target} cannot hear you: you are not connected.", self.name)
@@ -338,11 +338,6 @@ class TinyWorld:
 
     # ----- state -----
 
-    def to_json(self) -> dict[str, Any]:
-        return self.snapshot().model_dump(mode="json")
-
-    def encode_complete_state(self) -> dict[str, Any]:
-        """TinyTroupe's name for :meth:`to_json`."""
     def snapshot(self) -> WorldState:
         """The world as data: the event log once, each agent with only its episodes from before it joined.
 
@@ -357,6 +352,11 @@ class TinyWorld:
             agents.append(state if len(own) == len(state.episodes) else state.model_copy(update={"episodes": own}))
         return self.state.model_copy(update={"agents": agents})
 
+    def to_json(self) -> dict[str, Any]:
+        return self.snapshot().model_dump(mode="json")
+
+    def encode_complete_state(self) -> dict[str, Any]:
+        """TinyTroupe's name for :meth:`to_json`."""
         return self.to_json()
 
     @classmethod
