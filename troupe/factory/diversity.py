@@ -9,6 +9,8 @@ person is the one regenerated.
 from __future__ import annotations
 
 import re
+import zlib
+from functools import lru_cache
 from typing import Any, Sequence
 
 from ..agent.render import persona_outline
@@ -26,12 +28,21 @@ def persona_text(persona: dict[str, Any]) -> str:
     return persona_outline(persona)
 
 
+@lru_cache(maxsize=1)
+def _permutations() -> Any:
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=1, scheme="affine32").permutations  # drawn once, shared by every sketch
+
+
+@lru_cache(maxsize=16_384)  # diversity rounds and the profile hash the same people again
 def _minhash(text: str) -> Any:
+    """The MinHash of text's word shingles; CRC-32 hashes them (stable across processes, ~5x faster than SHA-1)."""
     from datasketch import MinHash
 
     words = re.findall(r"\w+", text.lower())
     shingles = {" ".join(words[i : i + SHINGLE]) for i in range(max(1, len(words) - SHINGLE + 1))}
-    sketch = MinHash(num_perm=NUM_PERM, seed=1)
+    sketch = MinHash(num_perm=NUM_PERM, hashfunc=zlib.crc32, permutations=_permutations(), scheme="affine32")
     sketch.update_batch([s.encode() for s in shingles])
     return sketch
 
