@@ -30,6 +30,7 @@ from troupe.survey import (
     YesNo,
     answers_schema,
     answers_table,
+    ask_shard,
 )
 
 AD = MultipleChoice(id="ad", text="Which ad would make you visit the bakery?", options=("Fresh bread", "Half price", "Local flour"))
@@ -227,3 +228,23 @@ def test_bad_questions_are_rejected(question: dict[str, Any], message: str) -> N
 def test_question_ids_are_unique() -> None:
     with pytest.raises(ValidationError, match="repeated: ad"):
         Survey([AD, AD])
+
+
+def test_a_shard_returns_rows_calls_and_the_respondents_that_failed(fake: FakeOpenAI, tmp_path: Path) -> None:
+    config = fake_config(fake, tmp_path, **{"llm.max_resamples": 0})
+    gateway = LLMGateway(config)
+
+    def stubborn(body: dict[str, Any]) -> dict[str, Any] | None:
+        system = body["messages"][0]["content"]
+        return {"ad": {"answer": "Free coffee"}} if system.startswith("You are Person 01,") else None
+
+    fake.responder = stubborn
+    survey = Survey([AD])
+    result = ask_shard(survey, personas(3), config, gateway, world="Street")
+    assert [r.agent for r in result.rows] == ["Person 00", "Person 02"] and all(r.answer in AD.options for r in result.rows)
+    assert len(result.calls) == fake.calls == 4  # two answers, and Person 01's reply and its repair
+    (failure,) = result.failures
+    assert (failure.stage, failure.world, failure.agent, failure.error_type) == ("survey", "Street", "Person 01", "SurveyError")
+    assert failure.message.startswith("Person 01: no valid answer to ad")
+    with pytest.raises(SurveyError):
+        ask_shard(survey, personas(3), fake_config(fake, tmp_path, **{"llm.max_resamples": 0, "pipeline.on_item_error": "fail"}), gateway)
