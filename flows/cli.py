@@ -206,14 +206,21 @@ def run(
     set_: Annotated[list[str], typer.Option("--set", help="Override a setting: section.key=value (repeatable).")] = [],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display; logs and the summary only.")] = False,
     transcript: Annotated[bool, typer.Option("--transcript", help="Print the conversation as it happens.")] = False,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write the run's report here when it ends (.html or .md).")] = None,
     debug: DebugOption = False,
 ) -> None:
     """Run a scenario as a Prefect flow and write its datasets.
 
-    Example: troupe run focus_group.yaml --set llm.temperature=0.3 --transcript
+    Example: troupe run focus_group.yaml --set llm.temperature=0.3 --transcript --report report.html
     """
     with _errors(debug):
-        _run(scenario, datasets, run_id, _overrides(set_, model), quiet, transcript, debug)
+        if report is not None:
+            from troupe.report import check_out
+
+            check_out(report, "--report")  # a bad path stops here, before the run
+        summary = _run(scenario, datasets, run_id, _overrides(set_, model), quiet, transcript, debug)
+        if report is not None:
+            _write_report(Path(summary["datasets_root"]), summary["run_id"], report)
 
 
 @app.command()

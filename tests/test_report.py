@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.fake_openai import FakeOpenAI
-from tests.sample_run import AGENTS, SampleRun, make_run
+from tests.sample_run import AGENTS, SCENARIO, Responder, SampleRun, make_run
 from troupe.datasets import table_from_rows, write_partition
 from troupe.datasets.schemas import PERSONAS, RUNS
 from troupe.errors import ConfigError, SpecError
@@ -178,3 +178,24 @@ def test_marginals_come_from_sampled_attributes_without_a_profile(tmp_path: Path
     marginals = {t.title: t for t in population.tables}["Marginals"]
     assert marginals.rows == [["age", "18-29", "", "5"], ["age", "30-44", "", "5"], ["region", "North", "", "5"], ["region", "South", "", "5"]]
     assert [c.title for c in population.charts] == ["age: achieved (no target recorded)", "region: achieved (no target recorded)"]
+
+
+# ----- troupe run --report -----
+
+
+def test_run_with_report_writes_it_when_the_run_ends(fake: FakeOpenAI, prefect_server: str, tmp_path: Path) -> None:
+    from flows.cli import app
+
+    Responder().install(fake)
+    scenario = tmp_path / "bakery.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    settings = ["--set", "llm.api_type=openai", "--set", f"llm.base_url={fake.url}", "--set", "llm.model=fake-model", "--quiet"]
+    root, out = tmp_path / "datasets", tmp_path / "out" / "run.html"
+    bad = CliRunner().invoke(app, ["run", str(scenario), "--datasets", str(root), "--report", str(tmp_path / "run.pdf"), *settings])
+    assert bad.exit_code == 2, bad.output
+    assert "--report" in bad.output and not root.exists() and fake.calls == 0  # stopped before any work
+    result = CliRunner().invoke(app, ["run", str(scenario), "--datasets", str(root), "--run-id", "r-report", "--report", str(out), *settings])
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert facts(html)["run id"] == "r-report" and facts(html)["LLM calls"] == str(fake.calls)
+    assert IMAGE.search(html)

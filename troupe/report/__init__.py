@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from .model import Chart, Report, Section, Table
 
-__all__ = ["Chart", "Report", "Section", "Table", "build_report", "write_report"]
+__all__ = ["Chart", "Report", "Section", "Table", "build_report", "check_out", "write_report"]
 
 SUFFIXES = (".html", ".md")
 
@@ -35,9 +35,14 @@ def write_report(root: str | os.PathLike[str], run_id: str, out: str | os.PathLi
     """Build the run's report and write it to out (.html or .md); returns the files written."""
     from .render import write
 
+    return write(build_report(root, run_id), check_out(out))
+
+
+def check_out(out: str | os.PathLike[str], option: str = "--out") -> Path:
+    """out as a Path if it can be a report's file (checked before a run starts, for --report); ConfigError if not."""
     out = Path(out)
     if out.suffix.lower() not in SUFFIXES:
-        raise ConfigError(f"--out {out}: a report is .html or .md; name the file e.g. {out.stem}.html")
+        raise ConfigError(f"{option} {out}: a report is .html or .md; name the file e.g. {out.stem}.html")
     if out.is_dir():
-        raise ConfigError(f"--out {out}: is a directory; give a file name such as {out / 'report.html'}")
-    return write(build_report(root, run_id), out)
+        raise ConfigError(f"{option} {out}: is a directory; give a file name such as {out / 'report.html'}")
+    return out
