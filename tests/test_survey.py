@@ -150,24 +150,28 @@ def test_answers_that_stay_invalid_fail_or_are_skipped(fake: FakeOpenAI, tmp_pat
     assert fake.calls == 4 + 8
 
 
-def _valid_lists(body: dict[str, Any]) -> dict[str, Any] | None:
-    """Distinct picks for checkbox and rank questions (the fake's random picks may repeat an option)."""
+def _valid_picks(body: dict[str, Any]) -> dict[str, Any] | None:
+    """One pick per checkbox and distinct places per ranking (the fake's random values may repeat an option)."""
     schema = schema_of(body)
     defs = schema.get("$defs", {})
     reply: dict[str, Any] = {}
     for name, ref in schema.get("properties", {}).items():
         answer = defs[ref["$ref"].split("/")[-1]]["properties"]["answer"]
-        if answer.get("type") != "array":
+        if "$ref" not in answer:
             return None
-        options = list(answer["items"]["enum"])
-        seed = int(hashlib.sha256(user_text(body).encode()).hexdigest(), 16)
-        rotated = options[seed % len(options):] + options[: seed % len(options)]
-        reply[name] = {"answer": rotated[: answer.get("maxItems", len(options))]}
+        places = defs[answer["$ref"].split("/")[-1]]["properties"]
+        if all(p["type"] == "boolean" for p in places.values()):
+            reply[name] = {"answer": {option: i == 0 for i, option in enumerate(places)}}
+        else:
+            options = next(iter(places.values()))["enum"]
+            shift = int(hashlib.sha256(user_text(body).encode()).hexdigest(), 16) % len(options)
+            rotated = options[shift:] + options[:shift]
+            reply[name] = {"answer": dict(zip(places, rotated))}
     return reply
 
 
 def test_every_question_type_asked_one_at_a_time(fake: FakeOpenAI, full_schema_gateway: LLMGateway) -> None:
-    fake.responder = _valid_lists
+    fake.responder = _valid_picks
     survey = Survey(
         [
             AD,

@@ -10,9 +10,9 @@ option twice"), so an invalid answer never becomes a row.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from ..extraction.fields import int_range
 
@@ -20,10 +20,29 @@ WHY_MAX = 300
 QUESTION_ID = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 
 
-def _distinct(values: list[str]) -> list[str]:
-    if len(set(values)) != len(values):
-        raise ValueError("each option may be picked once")
-    return values
+class _Picks(BaseModel):
+    """A checkbox answer: one boolean per option, and how many may be true."""
+
+    bounds: ClassVar[tuple[int, int]] = (0, 0)
+
+    @model_validator(mode="after")
+    def _count(self) -> "_Picks":
+        picked = sum(1 for value in self.__dict__.values() if value)
+        low, high = self.bounds
+        if not low <= picked <= high:
+            raise ValueError(f"pick {low} to {high} options (set those to true), not {picked}")
+        return self
+
+
+class _Ranking(BaseModel):
+    """A ranking: one option per place, each option in one place at most."""
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "_Ranking":
+        values = list(self.__dict__.values())
+        if len(set(values)) != len(values):
+            raise ValueError("each option may take one place only")
+        return self
 
 
 class _Question(BaseModel):
@@ -87,14 +106,18 @@ class Checkbox(_WithOptions):
         return self.max_picks if self.max_picks is not None else len(self.options)
 
     def answer_type(self) -> tuple[Any, Any]:
-        picks = Annotated[list[self._choice()], AfterValidator(_distinct)]  # type: ignore[misc]
-        return picks, Field(min_length=self.min_picks, max_length=self.top)
+        """true or false per option (every option required, so strict mode keeps the shape); picks counted after."""
+        fields: dict[str, Any] = {f"o{i}": (bool, Field(alias=option)) for i, option in enumerate(self.options)}
+        model = create_model(f"Picks_{self.id}", __base__=_Picks, **fields)
+        model.bounds = (self.min_picks, self.top)
+        return model, Field()
 
     def hint(self) -> str:
-        return f"Pick {self.min_picks} to {self.top} of: " + "; ".join(self.options)
+        return f"true for each option you pick ({self.min_picks} to {self.top} of them), false for the others: " + "; ".join(self.options)
 
     def as_row(self, answer: Any) -> tuple[str, float | None, list[str] | None]:
-        return "; ".join(answer), None, list(answer)
+        picks = [option for i, option in enumerate(self.options) if getattr(answer, f"o{i}")]
+        return "; ".join(picks), None, picks
 
 
 class Likert(_Question):
@@ -173,15 +196,17 @@ class Rank(_WithOptions):
         return self.picks or len(self.options)
 
     def answer_type(self) -> tuple[Any, Any]:
-        ranked = Annotated[list[self._choice()], AfterValidator(_distinct)]  # type: ignore[misc]
-        return ranked, Field(min_length=self.count, max_length=self.count)
+        """One required property per place ("1" = best), each an enum of the options; distinct checked after."""
+        fields: dict[str, Any] = {f"p{i}": (self._choice(), Field(alias=str(i + 1))) for i in range(self.count)}
+        return create_model(f"Ranking_{self.id}", __base__=_Ranking, **fields), Field()
 
     def hint(self) -> str:
         which = "all" if self.picks is None else f"your top {self.picks} of"
-        return f"Rank {which} these, best first, each once: " + "; ".join(self.options)
+        return f'Rank {which} these, each once, as places "1" (best) to "{self.count}": ' + "; ".join(self.options)
 
     def as_row(self, answer: Any) -> tuple[str, float | None, list[str] | None]:
-        return " > ".join(answer), None, list(answer)
+        ranked = [getattr(answer, f"p{i}") for i in range(self.count)]
+        return " > ".join(ranked), None, ranked
 
 
 class YesNo(_Question):
