@@ -73,6 +73,9 @@ class SimulationConfig(_Section):
     consolidate_every: int = 0
     recall_top_k: int = 3
     transcript: bool = True
+    quality_checks: str = ""
+    quality_threshold: int = Field(default=5, ge=0, le=9)
+    quality_max_attempts: int = Field(default=2, ge=1)
 
 
 class DatasetsConfig(_Section):
@@ -132,7 +135,12 @@ def _read_ini(path: Path) -> _Layer:
     except configparser.Error as exc:
         first_line = str(exc).splitlines()[0]
         raise ConfigError(f"{path}: cannot parse ({first_line}); fix the INI syntax") from None
-    return {(section, key): value for section in parser.sections() for key, value in parser[section].items()}
+    sections = {section: dict(parser[section].items()) for section in parser.sections()}
+    from . import tinytroupe_config  # a TinyTroupe config.ini ([OpenAI], [Simulation], ...) is translated
+
+    if tinytroupe_config.is_tinytroupe(sections):
+        return tinytroupe_config.translate(sections, str(path))
+    return {(section, key): value for section, keys in sections.items() for key, value in keys.items()}
 
 
 def _read_env(environ: Mapping[str, str]) -> _Layer:

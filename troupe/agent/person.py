@@ -75,6 +75,24 @@ def make_faculty(name: str) -> Faculty:
 _REPEAT_MEMORY = 12  # how many recent actions the repetition guard compares against
 
 
+class ActionRecord(dict):  # type: ignore[type-arg]
+    """An action as TinyTroupe returns it, ``{"action": {"type", "content", "target"}, "cognitive_state": {...}}``,
+    that also reads as the recorded :class:`Event` (``record.type``, ``record.call_key``, ``record.event``)."""
+
+    def __init__(self, event: Event, cognitive_state: dict[str, Any]) -> None:
+        super().__init__(
+            action={"type": event.type, "content": event.content, "target": event.target},
+            cognitive_state=dict(cognitive_state),
+        )
+        self.event = event
+
+    def __getattr__(self, name: str) -> Any:
+        event = self.__dict__.get("event")
+        if event is None:
+            raise AttributeError(name)
+        return getattr(event, name)
+
+
 class TinyPerson:
     """A simulated person. ``TinyPerson("Lisa")`` then ``define``/``listen_and_act`` as in TinyTroupe."""
 
@@ -98,6 +116,7 @@ class TinyPerson:
         self.state = AgentState(persona=persona, faculties=[faculty_name(f) for f in self.faculties])
         self._gateway = gateway
         self._config = config
+        self._config_given = config is not None  # reading settings must not turn "no config" into "this config"
         self.environment: Environment | None = None
         if isinstance(transcript, Transcript):
             self.transcript = transcript
@@ -118,13 +137,14 @@ class TinyPerson:
     def gateway(self) -> "LLMGateway":
         """The gateway given, else one for the config given, else the process's default gateway."""
         if self._gateway is None:
-            self._gateway = LLMGateway(self._config) if self._config is not None else default_gateway()
+            self._gateway = LLMGateway(self._config) if self._config_given else default_gateway()
         return self._gateway
 
     @property
     def config(self) -> Config:
+        """The config given, else the gateway's (the default gateway's for a plain ``TinyPerson("Lisa")``)."""
         if self._config is None:
-            self._config = self._gateway.config if self._gateway is not None else load_config()
+            self._config = self.gateway.config
         return self._config
 
     @property
@@ -133,6 +153,12 @@ class TinyPerson:
 
     def __repr__(self) -> str:
         return f"TinyPerson({self.name!r})"
+
+    def _repr_html_(self) -> str:
+        """A notebook card: the persona outline, the cognitive state and the latest events."""
+        from ..ui import person_html
+
+        return person_html(self)
 
     # ----- persona definition (TinyTroupe's API) -----
 
@@ -279,6 +305,12 @@ class TinyPerson:
         self.state.accessible = []
         return self
 
+    def add_mental_faculties(self, faculties: Iterable[Any]) -> "TinyPerson":
+        """TinyTroupe's way to give an agent tools; a container with ``.tools`` (TinyToolUse) adds each tool."""
+        for faculty in faculties:
+            self.faculties.extend(getattr(faculty, "tools", None) or [faculty])
+        return self
+
     # ----- acting -----
 
     def _action_types(self) -> dict[str, str]:
@@ -354,13 +386,25 @@ class TinyPerson:
         return kept
 
     async def adecide(self) -> "ChatResult[TurnReply]":
-        """One LLM call: the agent's next actions and cognitive state, not yet applied."""
+        """One LLM call: the agent's next actions and cognitive state, not yet applied.
+
+        With ``[simulation] quality_checks`` set, the turn is judged and regenerated when it falls
+        short (troupe.validation.quality); off by default, as in TinyTroupe.
+        """
+        if self.settings.quality_checks:
+            from ..validation.quality import adecide_checked
+
+            return await adecide_checked(self, self._adecide)
+        return await self._adecide()
+
+    async def _adecide(self, feedback: Sequence[dict[str, str]] = ()) -> "ChatResult[TurnReply]":
+        """The turn's call; feedback (messages about a rejected attempt) is appended to the prompt."""
         settings = self.settings
         recalled = await memory.recall(self.state, self.gateway, self._recall_query(), settings.recall_top_k)
         schema = turn_schema(tuple(self._action_types()), settings.max_actions_per_turn, self._targets())
         max_tokens = max(self.gateway.config.llm.max_tokens, turn_token_bound(settings.max_actions_per_turn))
         return await self.gateway.astructured(
-            self.prompt_messages(recalled), schema, purpose=f"act:{self.name}", max_tokens=max_tokens
+            [*self.prompt_messages(recalled), *feedback], schema, purpose=f"act:{self.name}", max_tokens=max_tokens
         )
 
     async def aapply(self, reply: "ChatResult[TurnReply]") -> list[Event]:
@@ -400,17 +444,27 @@ class TinyPerson:
                 break
         return events
 
-    def act(self, until_done: bool = True, n: int | None = None, return_actions: bool = False) -> list[Event] | None:
-        events = loop.run_sync(self.aact(until_done=until_done, n=n))
-        return events if return_actions else None
+    def act(
+        self, until_done: bool = True, n: int | None = None, return_actions: bool = False, max_content_length: int | None = None
+    ) -> "list[ActionRecord] | None":
+        """Act (see :meth:`aact`); with return_actions, the actions as TinyTroupe returns them.
 
-    def listen_and_act(self, speech: str, return_actions: bool = False, **kwargs: Any) -> list[Event] | None:
+        max_content_length is accepted as TinyTroupe's display setting; troupe's transcript wraps
+        long content instead of cutting it, so it changes nothing here.
+        """
+        events = loop.run_sync(self.aact(until_done=until_done, n=n))
+        if not return_actions:
+            return None
+        cognitive = self.state.cognitive.model_dump()
+        return [ActionRecord(event, cognitive) for event in events]
+
+    def listen_and_act(self, speech: str, return_actions: bool = False, **kwargs: Any) -> "list[ActionRecord] | None":
         return self.listen(speech, kwargs.pop("source", None)).act(return_actions=return_actions, **kwargs)
 
-    def see_and_act(self, description: str, return_actions: bool = False, **kwargs: Any) -> list[Event] | None:
+    def see_and_act(self, description: str, return_actions: bool = False, **kwargs: Any) -> "list[ActionRecord] | None":
         return self.see(description, kwargs.pop("source", None)).act(return_actions=return_actions, **kwargs)
 
-    def think_and_act(self, thought: str, return_actions: bool = False, **kwargs: Any) -> list[Event] | None:
+    def think_and_act(self, thought: str, return_actions: bool = False, **kwargs: Any) -> "list[ActionRecord] | None":
         return self.think(thought).act(return_actions=return_actions, **kwargs)
 
     def pp_current_interactions(self, last_n: int = 20) -> None:

@@ -158,6 +158,12 @@ class TinyWorld:
     def get_agent_by_name(self, name: str) -> TinyPerson | None:
         return next((a for a in self.agents if a.name == name), None)
 
+    def _repr_html_(self) -> str:
+        """A notebook card: the agents, the clock and the latest events."""
+        from ..ui import world_html
+
+        return world_html(self)
+
     def make_everyone_accessible(self) -> "TinyWorld":
         for agent in self.agents:
             for other in self.agents:

@@ -8,7 +8,7 @@ people to simulate without writing a persona first.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from ..errors import SpecError
 
@@ -66,4 +66,25 @@ def example_path(kind: ExampleKind, name: str) -> Path:
     )
 
 
-__all__ = ["EXAMPLES_DIR", "ExampleKind", "example_path", "list_examples"]
+_BUILDERS = (
+    "create_lisa_the_data_scientist",
+    "create_oscar_the_architect",
+    "create_marcos_the_physician",
+    "create_lila_the_linguist",
+)
+
+
+def __getattr__(name: str) -> Any:
+    """The example builders, as ``tinytroupe.examples`` exports them; loaded on first use.
+
+    ``from troupe.examples import create_lisa_the_data_scientist`` works as in TinyTroupe, while
+    ``import troupe.examples`` (used by scenario files) stays free of the agent machinery.
+    """
+    if name in _BUILDERS:
+        from . import builders
+
+        return getattr(builders, name)
+    raise AttributeError(f"module 'troupe.examples' has no attribute {name!r}")
+
+
+__all__ = ["EXAMPLES_DIR", "ExampleKind", "example_path", "list_examples", *_BUILDERS]

@@ -1,0 +1,32 @@
+"""Validation as in ``tinytroupe.validation``: propositions, person validation, quality checks, empirical validation.
+
+Names load on first use, so importing this package costs nothing until one is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "Proposition": "troupe.validation.proposition",
+    "check_proposition": "troupe.validation.proposition",
+    "compute_score": "troupe.validation.proposition",
+    "TinyPersonValidator": "troupe.validation.person_validator",
+    "ValidationResult": "troupe.validation.person_validator",
+    "QualityAttempt": "troupe.validation.quality",
+    "SimulationExperimentEmpiricalValidator": "troupe.validation.empirical",
+    "EmpiricalValidationReport": "troupe.validation.empirical",
+    "compare_distribution": "troupe.validation.empirical",
+    "read_survey_table": "troupe.validation.empirical",
+    "validate_against_survey": "troupe.validation.empirical",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'troupe.validation' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
