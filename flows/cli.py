@@ -157,9 +157,9 @@ def _run(
     scenario: Path, datasets: Path | None, run_id: str | None, overrides: dict[str, str], quiet: bool, transcript: bool, debug: bool
 ) -> dict[str, Any]:
     from troupe import progress
-    from troupe.scenario import load_scenario
+    from flows import preflight
 
-    load_scenario(scenario)  # bad input stops here, before Prefect starts
+    preflight.check_run(scenario, datasets, run_id, overrides)  # bad input stops here, before Prefect starts
     overrides = {"simulation.transcript": "true" if transcript else "false", **overrides}
     if not quiet and not os.environ.get("PREFECT_API_URL"):
         err.print(
@@ -246,10 +246,10 @@ def validate(
 
     Example: troupe validate focus_group.yaml
     """
-    from troupe.scenario import load_scenario
+    from flows import preflight
 
     with _errors(debug):
-        loaded = load_scenario(scenario)
+        loaded = preflight.report(scenario, err)  # every problem, one line each
         worlds = ", ".join(f"{w.name} ({w.steps} steps)" for w in loaded.scenario.worlds)
         out.print(escape(f"{scenario}: valid: {len(loaded.personas)} personas; worlds {worlds}; hash {loaded.digest[:12]}"))
 

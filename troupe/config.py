@@ -92,6 +92,10 @@ class PipelineConfig(_Section):
     runner: str = "threads"
 
 
+class PreflightConfig(_Section):
+    check_endpoint: bool = True
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
 
@@ -106,6 +110,7 @@ class Config(_Section):
     datasets: DatasetsConfig = DatasetsConfig()
     pipeline: PipelineConfig = PipelineConfig()
     logging: LoggingConfig = LoggingConfig()
+    preflight: PreflightConfig = PreflightConfig()
 
     @property
     def cache_path(self) -> Path:
