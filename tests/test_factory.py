@@ -189,6 +189,23 @@ def test_conflict_check() -> None:
     assert conflicts(persona, {"age": 37, "gender": "female", "region": "North", "politics": "Green party"}) == {}
     found = conflicts(persona, {"age": 38, "gender": "male", "region": "South", "politics": "Labour"})
     assert set(found) == {"age", "gender", "region", "politics"}  # "male" is not found inside "Female"
+    # an age group in words is looked for in the text, not compared with the number
+    assert conflicts({**persona, "other_facts": ["You are retired."]}, {"age": "retired"}) == {}
+    assert set(conflicts(persona, {"age": "retired"})) == {"age"}
+
+
+def test_rows_travel_as_json(fake: FakeOpenAI, gateway: LLMGateway) -> None:
+    """Pipelines pass sampled people and generated rows between tasks as JSON; both round-trip."""
+    from troupe.factory import GeneratedPersona
+    from troupe.population import SampledPerson
+
+    fake.responder = consistent
+    spec = parse_spec(SPEC)
+    people = sample_population(spec, 6, seed=4)
+    assert [SampledPerson.model_validate_json(p.model_dump_json()) for p in people] == people
+    rows = run(agenerate_shard(people, gateway, GenerationSettings.for_spec(spec, 6)))
+    assert [GeneratedPersona.model_validate_json(r.model_dump_json()) for r in rows] == rows
+    assert parse_spec(json.loads(spec.model_dump_json())) == spec
 
 
 # ----- diversity -------------------------------------------------------------------------------------
@@ -336,3 +353,17 @@ def test_profile_table_and_chart(fake: FakeOpenAI, gateway: LLMGateway, tmp_path
     assert len(report.tables()) == 3 and "20 people" in report.summary()
     chart = report.chart(tmp_path / "profile.png")
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5_000
+
+
+def test_dimensions_without_a_persona_field_are_written_anywhere(fake: FakeOpenAI, gateway: LLMGateway) -> None:
+    fake.responder = consistent
+    spec = parse_spec({"dimensions": {"income": {"20000-49999": 0.6, "50000-99999": 0.4}, "religion": {"Catholic": 0.5, "none": 0.5}}})
+    factory = TinyPersonFactory("savers", spec=spec, population_size=10, gateway=gateway)
+    people = factory.generate_people()
+    assert fake.calls == 10 and factory.profile().inconsistent == 0
+    for person, row in zip(people, factory.generated):
+        lo, hi = band(row.categories["income"])
+        assert lo <= row.sampled["income"] <= hi
+        assert f"Your income is {row.sampled['income']}." in person.persona.other_facts
+    prompt = _prompt(fake.requests[0])
+    assert "- income: " in prompt and "(in " not in prompt.split("Fixed attributes")[1].split("Attributes:")[0]

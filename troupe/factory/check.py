@@ -25,9 +25,13 @@ _FIELDS = {
 }  # fmt: skip
 
 
-def field_for(dimension: str) -> str | None:
-    """The persona field a dimension is written in (None: anywhere, e.g. other_facts)."""
-    return _FIELDS.get(dimension.strip().lower().replace(" ", "_").replace("-", "_"))
+def field_for(dimension: str, value: int | str | None = None) -> str | None:
+    """The persona field a dimension's value is written in (None: anywhere, e.g. other_facts).
+
+    An age group in words ("retired") cannot go in the numeric ``age`` field, so it goes anywhere.
+    """
+    field = _FIELDS.get(dimension.strip().lower().replace(" ", "_").replace("-", "_"))
+    return None if field == "age" and value is not None and not isinstance(value, int) else field
 
 
 def _text(value: Any) -> str:
@@ -46,7 +50,7 @@ def conflicts(persona: dict[str, Any], values: dict[str, int | str]) -> dict[str
     problems: dict[str, str] = {}
     everything = _text({k: v for k, v in persona.items() if k != "name"})
     for dim, value in values.items():
-        field = field_for(dim)
+        field = field_for(dim, value)
         if isinstance(value, int) and field == "age":
             if persona.get("age") != value:
                 problems[dim] = f"{dim}: the person is {value} years old; the draft says {persona.get('age')!r}"

@@ -80,7 +80,7 @@ class Hints(BaseModel):
 
 
 def _messages(person: SampledPerson, settings: GenerationSettings, hints: Hints, conflicts: Sequence[str]) -> list[dict[str, str]]:
-    fields = {dim: check.field_for(dim) for dim in person.values}
+    fields = {dim: check.field_for(dim, value) for dim, value in person.values.items()}
     user = prompts.render(
         "persona_generate",
         context=settings.context,

@@ -57,6 +57,7 @@ class TinyPersonFactory:
         self._lock = threading.Lock()
         self._reserved = 0
         self.generated: list[GeneratedPersona] = []  # every person this factory wrote, in order
+        self.spec_path: Path | None = None  # where a spec derived from a demography was written
 
     # ----- TinyTroupe's constructors -----
 
