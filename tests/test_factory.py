@@ -235,6 +235,9 @@ def test_planted_near_duplicates_are_caught_and_rewritten(fake: FakeOpenAI, gate
 
 
 def test_generate_people_gives_20_distinct_names_from_the_default_fake(fake: FakeOpenAI, gateway: LLMGateway) -> None:
+    import troupe
+
+    assert troupe.TinyPersonFactory is TinyPersonFactory  # TinyTroupe's name, from the top-level package
     factory = TinyPersonFactory("Employees of a bakery chain", gateway=gateway)
     people = factory.generate_people(20)
     assert len(people) == 20 and len({p.name.casefold() for p in people}) == 20

@@ -22,6 +22,7 @@ _LAZY = {
     "TinyPerson": "troupe.agent",
     "TinyWorld": "troupe.environment",
     "TinySocialNetwork": "troupe.environment",
+    "TinyPersonFactory": "troupe.factory",
     "Survey": "troupe.survey",
 }
 

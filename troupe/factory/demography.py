@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from .. import prompts
+from ..atomic import write_atomic
 from ..errors import SpecError
 from ..llm import loop
 from ..population import PopulationSpec, parse_spec
@@ -138,19 +139,10 @@ def spec_from_demography(demography: "str | Path | dict[str, Any]", gateway: "LL
 
 def write_spec(spec: PopulationSpec, path: "str | Path", derived_from: str | None = None) -> Path:
     """Write spec as YAML (atomically), with a note on where it came from so the user can edit it."""
-    import os
-    import tempfile
-
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     header = ""
     if derived_from:
         header = (
             f"# Population spec derived by the LLM from {derived_from}.\n"
             "# Edit it freely (shares, bands 'lo-hi', conditional dimensions), then pass this file as the spec.\n"
         )
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(header + spec.to_yaml())
-    os.replace(tmp, target)
-    return target
+    return write_atomic(path, header + spec.to_yaml())
