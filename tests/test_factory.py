@@ -334,6 +334,9 @@ def test_usa_json_yields_a_structured_spec_written_out_and_cached(fake: FakeOpen
 
 def test_usa_json_with_the_default_fake_reply_still_gives_a_valid_spec(fake: FakeOpenAI, gateway: LLMGateway, tmp_path: Path) -> None:
     data = json.loads(USA.read_text())
+    from troupe.factory.demography import read_demography
+
+    assert read_demography(USA) == (data, str(USA))  # loaded unchanged
     factory = TinyPersonFactory.create_factory_from_demography(data, population_size=20, gateway=gateway, spec_path=tmp_path / "s.yaml")
     assert factory.spec is not None and factory.spec.dimensions
     assert len(sample_population(factory.spec, 20)) == 20
