@@ -11,6 +11,7 @@ from typing import Any
 
 import tasks  # noqa: F401,I001 - first, so Prefect's logging is quiet before Prefect loads
 from prefect import flow
+from prefect.runtime import flow_run
 
 from . import stages
 
@@ -92,4 +93,7 @@ def scenario_flow(
             raise
         summary = stages.write_run(run, book, stages.status_of(book))
     rows["runs"] = 1
-    return {**summary, "rows": rows, "paths": stages.dataset_paths(run), "datasets_root": run.root}
+    return {
+        **summary, "rows": rows, "paths": stages.dataset_paths(run), "datasets_root": run.root,
+        "flow_run_id": str(flow_run.id or ""),
+    }

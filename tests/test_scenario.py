@@ -269,3 +269,80 @@ def test_the_packaged_demo_and_test_scenarios_are_valid() -> None:
     square = load_scenario(Path(__file__).parent / "data" / "scenarios" / "square.yaml")
     assert [w.steps for w in square.scenario.worlds] == [4]
     assert demo.digest != square.digest
+
+
+# ----- large inputs: personas files, isolated worlds -----
+
+
+def _population(tmp_path: Path, people: int, fmt: str = "jsonl") -> Path:
+    specs = [
+        {"type": "TinyPerson", "persona": {"name": f"Person {i:05d}", "age": 18 + i % 70, "occupation": {"title": "nurse"}}}
+        for i in range(people)
+    ]
+    if fmt == "jsonl":
+        (tmp_path / "people.jsonl").write_text("\n".join(json.dumps(s) for s in specs), encoding="utf-8")
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({"spec_json": [json.dumps(s["persona"]) for s in specs]}), tmp_path / "people.parquet")
+    return _write(
+        tmp_path,
+        f"""
+name: big-survey
+personas_file: people.{fmt}
+worlds:
+  - name: Interview
+    kind: isolated
+    steps: 1
+    stimuli:
+      - {{step: 1, kind: listen, source: Interviewer, content: "Would you pay 4 euros for a croissant?"}}
+""",
+    )
+
+
+def test_a_10000_person_scenario_loads_in_seconds(tmp_path: Path) -> None:
+    import time
+
+    import yaml
+
+    from troupe import scenario as scenario_module
+    from troupe.simulation import plan_worlds, shard
+
+    assert scenario_module._YAML_LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    path = _population(tmp_path, 10_000)
+    started = time.perf_counter()
+    loaded = load_scenario(path)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 30, f"loading 10,000 personas took {elapsed:.1f} s"  # a regression guard, ~2 s here
+    assert len(loaded.personas) == 10_000
+    assert loaded.personas[123] == {"name": "Person 00123", "age": 18 + 123 % 70, "occupation": {"title": "nurse"}}
+    plans = plan_worlds(loaded)
+    assert len(plans) == 10_000 and plans[7].name == "Interview/Person 00007" and plans[7].agents == ["Person 00007"]
+    assert [len(s) for s in shard(plans, 50)] == [50] * 200
+    again = time.perf_counter()
+    assert load_scenario(path) is loaded and time.perf_counter() - again < 1  # parsed once per process
+
+
+def test_a_parquet_personas_file_and_its_errors(tmp_path: Path) -> None:
+    loaded = load_scenario(_population(tmp_path, 20, "parquet"))
+    assert [p["name"] for p in loaded.personas][:2] == ["Person 00000", "Person 00001"]
+
+    path = _population(tmp_path, 3)
+    with (tmp_path / "people.jsonl").open("a", encoding="utf-8") as out:
+        out.write('\n{"name": "Broken", "age": \n')
+    with pytest.raises(SpecError, match=r"scenario\.yaml: personas_file: people\.jsonl line 4: invalid JSON"):
+        load_scenario(path)
+    (tmp_path / "people.jsonl").write_text(json.dumps({"name": "Person 00000"}) + "\n" + json.dumps({"name": "Person 00000"}))
+    with pytest.raises(SpecError, match=r"personas\[1\]: two personas are named 'Person 00000'"):
+        load_scenario(path)
+    (tmp_path / "people.jsonl").unlink()
+    with pytest.raises(SpecError, match=r"personas_file: people\.jsonl does not exist"):
+        load_scenario(path)
+
+
+def test_a_non_utf8_scenario_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(SpecError, match=r"latin1\.yaml: \(file\): not UTF-8 text .*save the file as UTF-8"):
+        load_scenario(path)
