@@ -186,3 +186,21 @@ def test_an_ollama_config_becomes_an_openai_compatible_endpoint_and_litellm_is_r
     (tmp_path / "config.ini").write_text("[OpenAI]\nAPI_TYPE=litellm\n")
     with pytest.raises(ConfigError, match=r"^\[OpenAI\] API_TYPE = litellm: troupe has no litellm client; set \[llm\] api_type = openai"):
         load_config(cwd=tmp_path, environ={})
+
+
+def test_force_api_cache_switches_the_default_gateways_cache(default_fake: FakeOpenAI, tmp_path: Path) -> None:
+    from troupe.clients import force_api_cache
+    from troupe.examples import create_lisa_the_data_scientist
+    from troupe.openai_utils import force_api_cache as old_path
+
+    assert old_path is force_api_cache
+    lisa = create_lisa_the_data_scientist()  # built before the switch: it follows it too
+    force_api_cache(False)
+    lisa.listen_and_act("Tell me about your life.")
+    create_lisa_the_data_scientist().listen_and_act("Tell me about your life.")
+    assert default_fake.calls == 2  # off: the same call is paid twice
+    force_api_cache(True, str(tmp_path / "my_cache.pickle"))
+    for expected in (3, 3):  # on: paid once into my_cache/, then replayed
+        create_lisa_the_data_scientist().listen_and_act("Tell me about your life.")
+        assert default_fake.calls == expected
+    assert any((tmp_path / "my_cache" / "calls").rglob("*.json"))
