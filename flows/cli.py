@@ -157,23 +157,37 @@ def _run(
     scenario: Path, datasets: Path | None, run_id: str | None, overrides: dict[str, str], quiet: bool, transcript: bool, debug: bool
 ) -> dict[str, Any]:
     from troupe import progress
-    from flows import preflight
+    from flows import preflight, server
 
-    preflight.check_run(scenario, datasets, run_id, overrides)  # bad input stops here, before Prefect starts
+    _, config = preflight.check_run(scenario, datasets, run_id, overrides)  # bad input stops here, before Prefect starts
     overrides = {"simulation.transcript": "true" if transcript else "false", **overrides}
-    if not quiet and not os.environ.get("PREFECT_API_URL"):
-        err.print(
-            "[dim]No PREFECT_API_URL: Prefect starts a temporary server for this run (~10 s). "
-            "Run `prefect server start` and export PREFECT_API_URL to keep runs in its UI.[/]"
-        )
-    from flows import scenario_flow
+    api = server.resolve(config.prefect)  # starts or reuses troupe's Prefect server ([prefect] server = auto)
+    if not quiet:
+        err.print(escape(f"Prefect: {api.source}" + (f", UI at {api.url.removesuffix('/api')}" if api.url else "")), style="dim")
+    from flows import interrupts, runner, scenario_flow  # noqa: I001 - runner loads Prefect quietly
 
     display = _Display(err)
     unsubscribe = progress.subscribe(display) if not quiet else (lambda: None)
     started = time.perf_counter()
+    arguments = (str(scenario.resolve()), run_id, str(datasets) if datasets else None, runner.flow_overrides(config, overrides))
     try:
-        with _console_logs(debug), (nullcontext() if quiet else display.progress):
-            summary = scenario_flow(str(scenario.resolve()), run_id, str(datasets) if datasets else None, overrides)
+        with interrupts.handling_signals(keep=lambda: server.kept(config.prefect)), server.using(api):
+            with _console_logs(debug), (nullcontext() if quiet else display.progress):
+                state = runner.run_flow(scenario_flow, config, *arguments, return_state=True)
+            completed = state.is_completed()
+            summary = state.result() if completed else None
+            server.settle(state.state_details.flow_run_id, summary["run_id"] if summary else run_id, summary and summary.get("task_runs"))
+            if not completed:
+                state.result()  # raises the run's error
+    except BaseException as exc:
+        code = interrupts.exit_code(exc)
+        if code is None:
+            raise
+        err.print(
+            escape(f"interrupted: the run stopped and its row says cancelled; rerun it to finish (finished calls are cached)"),
+            style="bold red",
+        )
+        raise typer.Exit(code) from None
     finally:
         unsubscribe()
     summary["wall_s"] = time.perf_counter() - started

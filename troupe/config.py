@@ -76,15 +76,6 @@ class SimulationConfig(_Section):
     quality_checks: str = ""
     quality_threshold: int = Field(default=5, ge=0, le=9)
     quality_max_attempts: int = Field(default=2, ge=1)
-    quality_checks: str = ""
-    quality_threshold: int = Field(default=5, ge=0, le=9)
-    quality_max_attempts: int = Field(default=2, ge=1)
-    quality_checks: str = ""
-    quality_threshold: int = Field(default=5, ge=0, le=9)
-    quality_max_attempts: int = Field(default=2, ge=1)
-    quality_checks: str = ""
-    quality_threshold: int = Field(default=5, ge=0, le=9)
-    quality_max_attempts: int = Field(default=2, ge=1)
 
 
 class DatasetsConfig(_Section):
@@ -98,7 +89,18 @@ class PipelineConfig(_Section):
     window: int = Field(default=8, ge=1)
     max_workers: int = Field(default=8, ge=1)
     on_item_error: Literal["skip", "fail"] = "skip"
-    runner: str = "threads"
+    runner: Literal["threads", "dask", "ray"] = "threads"
+    cluster_address: str = ""
+    cluster_workers: int = Field(default=2, ge=1)
+
+
+class PrefectConfig(_Section):
+    """Which Prefect API a run reports to (see config.ini [prefect] and flows/server.py)."""
+
+    server: Literal["auto", "ephemeral", "none"] = "auto"
+    port: int = Field(default=4200, ge=1, le=65535)
+    home: str = ""
+    startup_timeout_s: float = Field(default=90.0, gt=0)
 
 
 class PreflightConfig(_Section):
@@ -118,6 +120,7 @@ class Config(_Section):
     simulation: SimulationConfig = SimulationConfig()
     datasets: DatasetsConfig = DatasetsConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    prefect: PrefectConfig = PrefectConfig()
     logging: LoggingConfig = LoggingConfig()
     preflight: PreflightConfig = PreflightConfig()
 
