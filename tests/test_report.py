@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from tests.fake_openai import FakeOpenAI
 from tests.sample_run import AGENTS, SCENARIO, Responder, SampleRun, make_run
 from troupe.datasets import table_from_rows, write_partition
-from troupe.datasets.schemas import PERSONAS, RUNS
+from troupe.datasets.schemas import FAILURES, PERSONAS, RUNS
 from troupe.errors import ConfigError, SpecError
 from troupe.report import Report, build_report, write_report
 from troupe.report.data import sections
@@ -134,6 +134,8 @@ def write_survey_run(root: Path, profile: bool = True) -> None:
     schema = pa.schema([("agent", pa.string()), ("persona_id", pa.string()), ("question_id", pa.string()), ("question_type", pa.string()),
                         ("answer", pa.string()), ("answer_number", pa.float64()), ("answer_list", pa.list_(pa.string())), ("why", pa.string())])
     write_partition(root, "answers", SURVEY_RUN, pa.Table.from_pylist(answers, schema=schema))
+    failure = {"stage": "survey", "world": "", "agent": "Person 9", "step": None, "error_type": "SchemaError", "message": "no valid answer", "attempts": 3}
+    write_partition(root, "failures", SURVEY_RUN, table_from_rows([failure], FAILURES))
     if profile:
         rows = [{"dimension": "region", "category": c, "target": 5.0, "achieved": 5} for c in ("North", "South")]
         write_partition(root, "population_profile", SURVEY_RUN, pa.Table.from_pylist(rows))
@@ -154,7 +156,9 @@ def test_answers_get_shares_with_intervals_and_breakdowns_by_attribute(tmp_path:
     write_survey_run(tmp_path)
     report = survey_report(tmp_path)
     by_title = {s.title: s for s in report.sections}
-    assert list(by_title) == ["Run", "Population", "Survey answers"]
+    assert list(by_title) == ["Run", "Failures", "Population", "Survey answers"]
+    assert by_title["Failures"].text == "1 item failed: survey 1."
+    assert by_title["Failures"].tables[0].rows[0][:2] == ["survey", ""] and "SchemaError" in by_title["Failures"].tables[0].rows[0]
     answers = by_title["Survey answers"]
     tables = {t.title: t for t in answers.tables}
     assert tables["ad: shares"].rows == [["Ad A", "6", "60.0%", "31.3% - 83.2%"], ["Ad B", "4", "40.0%", "16.8% - 68.7%"]]

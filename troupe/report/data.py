@@ -9,6 +9,7 @@ dataset and column names, which docs/reports.md lists:
   ``dimension, category, target, achieved``): the people and the population's marginals;
 - ``answers``: the survey's answers, choice shares with 95% intervals, answers by attribute;
 - ``extractions``: the extracted records, shares of their yes/no and categorical fields;
+- ``failures``: the items that failed alone, when any did;
 - ``reduction_<name>``: each reduction's table, ranked by support when it has a label column
   (``title``, ``idea``, ``name`` or ``category``) and a support column (``support``,
   ``support_count``, ``supporters`` or ``votes``).
@@ -318,7 +319,20 @@ def reduction_sections(run: RunData) -> list[Section]:
     return sections
 
 
+def failures_section(run: RunData) -> Section | None:
+    """The items that failed alone (the run completed without them), when there are any."""
+    if not run.has("failures"):
+        return None
+    rows = run.rows("SELECT * EXCLUDE (run_id) FROM failures")
+    kinds = Counter(text(r.get("stage")) for r in rows)
+    summary = ", ".join(f"{stage or 'unknown stage'} {n}" for stage, n in kinds.most_common())
+    return Section(title="Failures", text=f"{len(rows)} item{'' if len(rows) == 1 else 's'} failed: {summary}.", tables=[table("Failed items", rows)])
+
+
 def sections(run: RunData) -> list[Section]:
     """Every section the run has data for, in reading order."""
-    found = [run_section(run), population_section(run), answers_section(run), extractions_section(run), *reduction_sections(run)]
+    found = [
+        run_section(run), failures_section(run), population_section(run), answers_section(run), extractions_section(run),
+        *reduction_sections(run),
+    ]
     return [section for section in found if section is not None]
