@@ -183,3 +183,24 @@ def test_an_unknown_check_is_a_one_line_config_error(fake: FakeOpenAI, tmp_path:
     lisa = _lisa(fake, tmp_path, **{"simulation.quality_checks": "persona_adherence,politeness"})
     with pytest.raises(ConfigError, match=r"\[simulation\] quality_checks: unknown check\(s\) politeness; use some of"):
         lisa.listen_and_act("Hi")
+
+
+def test_per_agent_switches_as_tinytroupe_has_them(fake: FakeOpenAI, tmp_path: Path) -> None:
+    judge = Judge(
+        Script({"Lisa": [[talk("Whatever."), done()], [talk("Glad to help with search!"), done()]]}),
+        persona_adherence__feedback=lambda body: {"persona_adherence": 9 if "Glad" in _text(body).split("The turn to judge")[1] else 1, "feedback": "Be yourself."},
+    )
+    fake.responder = judge
+    lisa, oscar = _lisa(fake, tmp_path), _lisa(fake, tmp_path)
+    lisa.action_generator.enable_quality_checks = True
+    lisa.action_generator.quality_threshold = 5
+    lisa.action_generator.max_attempts = 5
+    lisa.action_generator.enable_regeneration = True
+    assert lisa.action_generator.quality_checks == ["persona_adherence"] and lisa.action_generator.max_attempts == 5
+    assert not oscar.action_generator.enable_quality_checks  # only Lisa's settings changed
+    lisa.listen_and_act("Can you help?")
+    assert [a.passed for a in lisa.quality_log] == [False, True]  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="enable_regeneration = False is not supported"):
+        lisa.action_generator.enable_regeneration = False
+    with pytest.raises(AttributeError, match="no setting 'temperature'"):
+        lisa.action_generator.temperature = 0.2

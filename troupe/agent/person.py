@@ -160,6 +160,13 @@ class TinyPerson:
 
         return person_html(self)
 
+    @property
+    def action_generator(self) -> Any:
+        """TinyTroupe's per-agent quality-check switches (troupe.validation.quality.ActionGenerator)."""
+        from ..validation.quality import ActionGenerator
+
+        return ActionGenerator(self)
+
     # ----- persona definition (TinyTroupe's API) -----
 
     def _set_persona(self, persona: Persona) -> "TinyPerson":

@@ -152,3 +152,51 @@ async def adecide_checked(
         ]
     assert best is not None
     return best[1]
+
+
+class ActionGenerator:
+    """TinyTroupe's per-agent switches (``person.action_generator.enable_quality_checks = True``).
+
+    Each assignment changes that agent's own configuration (``[simulation] quality_*``), so it
+    travels with the agent like any other setting; nothing is stored here.
+    """
+
+    _FIELDS = {
+        "quality_threshold": "simulation.quality_threshold",
+        "max_attempts": "simulation.quality_max_attempts",
+    }
+    DEFAULT_CHECKS = "persona_adherence"  # TinyTroupe's default when quality checks are switched on
+
+    def __init__(self, agent: "TinyPerson") -> None:
+        object.__setattr__(self, "_agent", agent)
+
+    def _set(self, key: str, value: Any) -> None:
+        agent = self._agent
+        agent._config = agent.config.with_overrides({key: value})
+        agent._config_given = True  # the agent now has a configuration of its own
+
+    @property
+    def enable_quality_checks(self) -> bool:
+        return bool(self._agent.settings.quality_checks)
+
+    @property
+    def quality_checks(self) -> list[str]:
+        return enabled_checks(self._agent.settings.quality_checks)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._FIELDS:
+            return getattr(self._agent.settings, self._FIELDS[name].split(".")[1])
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "enable_quality_checks":
+            self._set("simulation.quality_checks", (",".join(self.quality_checks) or self.DEFAULT_CHECKS) if value else "")
+        elif name == "quality_checks":
+            self._set("simulation.quality_checks", ",".join(enabled_checks(",".join(value))))
+        elif name in self._FIELDS:
+            self._set(self._FIELDS[name], value)
+        elif name in ("enable_regeneration", "continue_on_failure"):
+            if not value:
+                raise ValueError(f"action_generator.{name} = False is not supported: troupe always regenerates and keeps the best attempt")
+        else:
+            raise AttributeError(f"action_generator has no setting {name!r}; use enable_quality_checks, quality_checks, quality_threshold or max_attempts")
