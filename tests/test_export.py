@@ -151,3 +151,28 @@ def test_the_cli_exports_and_stops_on_bad_input_with_exit_2(sample: SampleRun, t
     assert bad.exit_code == 2
     assert "run nope: not found" in bad.output and len(bad.output.strip().splitlines()) == 1
     assert not missing.exists()
+
+
+def event(seq: int, agent: str, direction: str, kind: str, source: str, content: str, target: str = "") -> dict[str, Any]:
+    return {"world": "W", "seq": seq, "step": 1, "agent": agent, "direction": direction, "type": kind, "source": source,
+            "target": target, "content": content}
+
+
+def test_an_agent_who_speaks_first_gets_its_cue_and_bare_actions_are_left_out() -> None:
+    from troupe.export.conversations import conversations
+
+    events = [
+        event(0, "", "stimulus", "CONTEXT", "", "Night falls."),  # a world-level event: nobody's view
+        event(1, "A", "action", "TALK", "A", "Hi B", target="B"),
+        event(2, "A", "action", "REACH_OUT", "A", "", target="C"),
+        event(3, "A", "action", "DONE", "A", ""),
+        event(4, "B", "stimulus", "CONVERSATION", "A", "Hi B"),  # B never acts: no conversation of its own
+    ]
+    (a,) = conversations("r", events, [json.dumps({"name": "A", "age": 40})], Per.agent)
+    assert [m.model_dump() for m in a.messages] == [
+        {"role": "system", "content": "You are A.\nage: 40"},
+        {"role": "user", "content": "Act now as A."},
+        {"role": "assistant", "content": "(to B) Hi B\n[REACH_OUT -> C]"},
+    ]
+    (world,) = conversations("r", events, [], Per.conversation)
+    assert [(m.role, m.content) for m in world.messages][1:] == [("user", "[CONTEXT] Night falls."), ("assistant", "A: (to B) Hi B")]

@@ -95,7 +95,8 @@ def agent_conversations(run_id: str, events: list[dict[str, Any]], personas: dic
     """One conversation per (world, agent) with at least one assistant turn, sorted by world and agent."""
     views: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for event in events:
-        views[(event["world"], event["agent"])].append(event)
+        if event["agent"]:  # a world-level event belongs to nobody's view
+            views[(event["world"], event["agent"])].append(event)
     result = []
     for (world, agent), own in sorted(views.items()):
         turns = [
@@ -114,7 +115,7 @@ def world_conversations(run_id: str, events: list[dict[str, Any]], personas: dic
     result = []
     for world, log in groupby(sorted(events, key=lambda e: (e["world"], e["seq"])), key=lambda e: e["world"]):
         log = list(log)
-        agents = list(dict.fromkeys(e["agent"] for e in log))
+        agents = list(dict.fromkeys(e["agent"] for e in log if e["agent"]))
         seen: set[tuple[Any, ...]] = set()
         turns: list[tuple[Role, str]] = []
         for event in log:
