@@ -13,6 +13,7 @@ including reduction SQL bound by DuckDB against the datasets' columns over empty
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -26,7 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from troupe.config import Config, api_key, load_config
-from troupe.datasets.schemas import DATASETS, FIELD_TYPES, EXTRACTIONS_BASE
+from troupe.datasets.schemas import DATASETS, EXTRACTIONS_BASE, FIELD_TYPES
 from troupe.errors import ConfigError, SpecError
 from troupe.scenario import LoadedScenario, Scenario, _location, load_scenario
 
@@ -86,8 +87,6 @@ def check_credentials(config: Config) -> None:
             "OpenAI-compatible server, or set [llm] api_type = local"
         )
     if llm.api_type == "azure":
-        import os
-
         if not api_key(llm):
             raise PreflightError("AZURE_OPENAI_KEY is not set, and api_type = azure needs it; export it")
         if not (llm.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")):
@@ -127,9 +126,7 @@ def check_endpoint(config: Config) -> None:
     llm = config.llm
     if llm.api_type == "local" and not llm.base_url:
         return
-    import os
-
-    import openai
+    import openai  # here, not at the top: troupe validate never needs it
 
     common: dict[str, Any] = {"timeout": min(llm.timeout_s, _ENDPOINT_TIMEOUT_S), "max_retries": 1}
     if llm.api_type == "azure":
@@ -255,6 +252,7 @@ def _empty_datasets(scenario: Scenario) -> duckdb.DuckDBPyConnection:
 
 
 def _extraction_columns(scenario: Scenario) -> list[tuple[str, pa.DataType]]:
+    """The extraction fields as (column, Arrow type), stored as the flow stores them."""
     fields = scenario.extraction.fields if scenario.extraction else {}
     return [(name, FIELD_TYPES[getattr(spec, "storage_type", spec.type)]) for name, spec in fields.items()]
 
