@@ -204,3 +204,23 @@ def test_per_agent_switches_as_tinytroupe_has_them(fake: FakeOpenAI, tmp_path: P
         lisa.action_generator.enable_regeneration = False
     with pytest.raises(AttributeError, match="no setting 'temperature'"):
         lisa.action_generator.temperature = 0.2
+
+
+def test_validator_copes_with_a_faculty_that_is_not_registered(fake: FakeOpenAI, tmp_path: Path) -> None:
+    class Notepad:
+        name = "Notepad"
+        actions = {"NOTE": "write a note"}
+
+        async def handle(self, agent: Any, action: Any) -> None:
+            return None
+
+    judge = Judge(
+        Script({"Lisa": [[{"type": "NOTE", "content": "noted", "target": ""}, talk("I take notes."), done()]]}),
+        finished__questions=lambda body: {"finished": len(judge.asked["finished__questions"]) > 1, "questions": "Do you take notes?"},
+        justification__score=lambda body: {"justification": "Takes notes.", "score": 0.7},
+    )
+    fake.responder = judge
+    lisa = _lisa(fake, tmp_path)
+    lisa.faculties.append(Notepad())
+    assert TinyPersonValidator.validate_person(lisa, "Takes notes.") == (0.7, "Takes notes.")
+    assert "NOTE" in schema_of(turn_requests(fake, "Lisa")[0])["$defs"]["Action"]["properties"]["type"]["enum"]

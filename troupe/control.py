@@ -48,12 +48,12 @@ class _TraceCache:
             return hit
         value = self.inner.get(key)
         if value is not None:
-            self.simulation._record(key, value, replayed=False)
+            self.simulation._record(key, value)
         return value
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         self.inner.put(key, value)
-        self.simulation._record(key, value, replayed=False)
+        self.simulation._record(key, value)
 
     def delete(self, key: str) -> None:
         self.inner.delete(key)
@@ -136,7 +136,7 @@ class Simulation:
             self._used.append(key)
             return value
 
-    def _record(self, key: str, value: dict[str, Any], replayed: bool) -> None:
+    def _record(self, key: str, value: dict[str, Any]) -> None:
         with self._lock:
             self._trace[key] = value
             self._used.append(key)

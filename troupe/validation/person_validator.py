@@ -63,7 +63,9 @@ class TinyPersonValidator:
         from ..agent.person import TinyPerson
 
         gateway = gateway or person.gateway
-        subject = TinyPerson.from_json(person.to_json(), gateway=gateway, config=person.config, transcript=False)
+        # A copy to interview: the same state and faculties (tools keep their state in the agent's events).
+        subject = TinyPerson(persona=person.persona, gateway=gateway, config=person.config, transcript=False, faculties=person.faculties)
+        subject.state = person.state.model_copy(deep=True)
         values = {
             "name": person.name,
             "spec": persona_outline(person.persona.to_dict(), 0) if include_agent_spec else "",

@@ -157,8 +157,9 @@ async def adecide_checked(
 class ActionGenerator:
     """TinyTroupe's per-agent switches (``person.action_generator.enable_quality_checks = True``).
 
-    Each assignment changes that agent's own configuration (``[simulation] quality_*``), so it
-    travels with the agent like any other setting; nothing is stored here.
+    Each assignment gives that agent a configuration of its own with the ``[simulation] quality_*``
+    keys changed; nothing is stored here. Like any configuration it is not part of the agent's
+    saved state: an agent restored from JSON (or in a pipeline step) takes the run's configuration.
     """
 
     _FIELDS = {
