@@ -61,14 +61,21 @@ def shares_with_intervals(
     return _png(figure, name, title)
 
 
-def grouped_bars(name: str, title: str, groups: Sequence[str], series: dict[str, Sequence[float]], xlabel: str) -> Chart:
-    """One cluster of horizontal bars per group (an attribute's value), one bar per series (an answer)."""
+def grouped_bars(
+    name: str, title: str, groups: Sequence[str], series: dict[str, Sequence[float]], xlabel: str, shares: bool = False
+) -> Chart:
+    """One cluster of horizontal bars per group (an attribute's value), one bar per series (an answer); shares in %."""
+    from matplotlib.ticker import PercentFormatter
+
     figure, axes = _figure(len(groups) * max(1, len(series)) // 2 + len(groups), wide=True)
     height = 0.8 / max(1, len(series))
     for i, (label, values) in enumerate(series.items()):
         axes.barh([g + i * height for g in range(len(groups))], values, height=height, label=_short(label, 30))
     axes.set_yticks([g + height * (len(series) - 1) / 2 for g in range(len(groups))], [_short(g) for g in groups])
     axes.invert_yaxis()
+    if shares:
+        axes.set_xlim(0, 1)
+        axes.xaxis.set_major_formatter(PercentFormatter(1.0))
     axes.set_xlabel(xlabel)
     axes.set_title(title)
     axes.legend(loc="best", fontsize="small")

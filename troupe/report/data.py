@@ -268,7 +268,11 @@ def _question_charts(question: str, kind: str, rows: list[dict[str, Any]], attri
             xlabel = "share within the group"
         else:
             continue
-        found.append(charts.grouped_bars(f"answers-{question}-by-{attribute}", f"{question} by {attribute}", names, series, xlabel))
+        found.append(
+            charts.grouped_bars(
+                f"answers-{question}-by-{attribute}", f"{question} by {attribute}", names, series, xlabel, shares=kind not in NUMERIC_TYPES
+            )
+        )
     return found
 
 
