@@ -2,8 +2,9 @@
 
     python -m bench.survey [--personas 1000] [--latency 0.3] [--slots 64]
 
-Against the fake OpenAI-compatible server in a process of its own (prompt tokens are its
-four-characters-a-token count, the same for every row, so rows compare with each other):
+Against the fake OpenAI-compatible server in a process of its own, which answers checkbox
+questions with one pick (tests/survey_replies.py) and the rest schema-valid at random (prompt
+tokens are its four-characters-a-token count, the same for every row, so rows compare with each other):
 
 1. Prompt tokens per answered question for a 5-question survey, questions asked together (one
    call per persona) or one call per question, for a fresh persona and for one that lived through
@@ -28,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tests.fake_process import FakeOpenAIProcess
+from tests.survey_replies import valid_picks
 from troupe import TinyPerson
 from troupe.config import load_config
 from troupe.extraction import FieldSpec
@@ -144,10 +146,10 @@ def main() -> None:
     console = Console(width=120)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        with FakeOpenAIProcess() as fast:
+        with FakeOpenAIProcess(responder=valid_picks) as fast:
             console.print(token_table(fast.url, root))
         console.print(trimming_table())
-        with FakeOpenAIProcess(latency_s=args.latency, slots=args.slots) as slow:
+        with FakeOpenAIProcess(latency_s=args.latency, slots=args.slots, responder=valid_picks) as slow:
             console.print(schedule_table(slow.url, slow, root, args.personas, args.latency, args.slots))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
@@ -14,7 +13,8 @@ from pydantic import ValidationError
 
 from tests.conftest import fake_config
 from tests.fake_openai import FakeOpenAI
-from tests.scripted import is_repair, schema_of, user_text
+from tests.scripted import is_repair, user_text
+from tests.survey_replies import valid_picks
 from troupe import TinyPerson
 from troupe.llm import LLMGateway
 from troupe.survey import (
@@ -150,28 +150,8 @@ def test_answers_that_stay_invalid_fail_or_are_skipped(fake: FakeOpenAI, tmp_pat
     assert fake.calls == 4 + 8
 
 
-def _valid_picks(body: dict[str, Any]) -> dict[str, Any] | None:
-    """One pick per checkbox and distinct places per ranking (the fake's random values may repeat an option)."""
-    schema = schema_of(body)
-    defs = schema.get("$defs", {})
-    reply: dict[str, Any] = {}
-    for name, ref in schema.get("properties", {}).items():
-        answer = defs[ref["$ref"].split("/")[-1]]["properties"]["answer"]
-        if "$ref" not in answer:
-            return None
-        places = defs[answer["$ref"].split("/")[-1]]["properties"]
-        if all(p["type"] == "boolean" for p in places.values()):
-            reply[name] = {"answer": {option: i == 0 for i, option in enumerate(places)}}
-        else:
-            options = next(iter(places.values()))["enum"]
-            shift = int(hashlib.sha256(user_text(body).encode()).hexdigest(), 16) % len(options)
-            rotated = options[shift:] + options[:shift]
-            reply[name] = {"answer": dict(zip(places, rotated))}
-    return reply
-
-
 def test_every_question_type_asked_one_at_a_time(fake: FakeOpenAI, full_schema_gateway: LLMGateway) -> None:
-    fake.responder = _valid_picks
+    fake.responder = valid_picks
     survey = Survey(
         [
             AD,
