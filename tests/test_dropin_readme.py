@@ -204,3 +204,30 @@ def test_force_api_cache_switches_the_default_gateways_cache(default_fake: FakeO
         create_lisa_the_data_scientist().listen_and_act("Tell me about your life.")
         assert default_fake.calls == expected
     assert any((tmp_path / "my_cache" / "calls").rglob("*.json"))
+
+
+def test_word_processor_notebook(default_fake: FakeOpenAI, tmp_path: Path) -> None:
+    """TinyTroupe's "Word Processor Tool Usage" notebook (TinyToolUse imported from troupe.tools)."""
+    import json
+
+    from troupe.enrichment import TinyEnricher
+    from troupe.examples import create_lisa_the_data_scientist
+    from troupe.extraction import ArtifactExporter
+    from troupe.tools import TinyToolUse, TinyWordProcessor
+
+    resume = {"title": "Resume", "content": "Data scientist. Search relevance."}
+    script = Script({"Lisa Carter": [[{"type": "WRITE_DOCUMENT", "content": json.dumps(resume), "target": ""}, done()], [talk("You told me I was fired."), done()]]})
+    default_fake.responder = lambda body: "# Lisa Carter\n\nA detailed resume." if not body.get("response_format") else script(body)
+
+    data_export_folder = str(tmp_path / "extractions" / "wordprocessor")
+    exporter = ArtifactExporter(base_output_folder=data_export_folder)
+    enricher = TinyEnricher()
+    tooluse_faculty = TinyToolUse(tools=[TinyWordProcessor(exporter=exporter, enricher=enricher)])
+    lisa = create_lisa_the_data_scientist()
+    lisa.add_mental_faculties([tooluse_faculty])
+    lisa.listen_and_act("You have just been fired and need to find a new job. Write a resume. Make it very detailed.")
+    lisa.listen_and_act("What did I just told you?")
+
+    folder = Path(data_export_folder) / "Document"
+    assert sorted(p.name for p in folder.iterdir()) == ["Resume.docx", "Resume.json", "Resume.md"]
+    assert (folder / "Resume.md").read_text() == "# Lisa Carter\n\nA detailed resume."
