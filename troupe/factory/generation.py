@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from .. import prompts
 from ..agent.persona import Persona
+from ..errors import SpecError
 from ..llm.errors import LLMStructuredOutputError
 from ..population import PopulationError, PopulationSpec, SampledPerson
 from . import check, diversity
@@ -137,7 +138,7 @@ async def agenerate_person(
 def _minibio(persona: dict[str, Any]) -> str:
     try:
         return Persona.from_dict(persona).minibio_facts()
-    except Exception:  # a bio is only a hint for the rewrite
+    except SpecError:  # a bio is only a hint for the rewrite: fall back to the outline
         return diversity.persona_text(persona)[:300]
 
 
