@@ -76,15 +76,6 @@ class SimulationConfig(_Section):
     quality_checks: str = ""
     quality_threshold: int = Field(default=5, ge=0, le=9)
     quality_max_attempts: int = Field(default=2, ge=1)
-    quality_checks: str = ""
-    quality_threshold: int = Field(default=5, ge=0, le=9)
-    quality_max_attempts: int = Field(default=2, ge=1)
-    quality_checks: str = ""
-    quality_threshold: int = Field(default=5, ge=0, le=9)
-    quality_max_attempts: int = Field(default=2, ge=1)
-    quality_checks: str = ""
-    quality_threshold: int = Field(default=5, ge=0, le=9)
-    quality_max_attempts: int = Field(default=2, ge=1)
 
 
 class DatasetsConfig(_Section):
