@@ -263,9 +263,11 @@ def test_everyone_named_eleanor_is_renamed(fake: FakeOpenAI, gateway: LLMGateway
     # names stay unique across calls of one factory
     more = factory.generate_people(3)
     assert not {p.name for p in more} & {p.name for p in people}
-    person = factory.generate_person("a retired music teacher who plays the organ")
-    assert person.name not in {p.name for p in [*people, *more]}
+    seen: list[str] = []
+    person = factory.generate_person("a retired music teacher who plays the organ", temperature=1.2, post_processing_func=lambda p: seen.append(p.name))
+    assert person.name not in {p.name for p in [*people, *more]} and seen == [person.name]
     assert "a retired music teacher who plays the organ" in _prompt(fake.requests[-1])
+    assert fake.requests[-1]["temperature"] == 1.2
 
 
 def test_names_that_cannot_be_made_unique_stop_the_population(fake: FakeOpenAI, gateway: LLMGateway) -> None:

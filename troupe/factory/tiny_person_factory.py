@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..agent import TinyPerson
 from ..config import Config
@@ -129,29 +129,64 @@ class TinyPersonFactory:
             self._reserved += count
             return people
 
-    def _settings(self, particularities: str | None) -> GenerationSettings:
-        return GenerationSettings(context=self.context, particularities=particularities, total=self.population_size, **self._limits)
+    def _settings(self, particularities: str | None, temperature: float | None, attempts: int | None) -> GenerationSettings:
+        limits = {**self._limits, **({"max_attempts": attempts} if attempts is not None else {})}
+        return GenerationSettings(
+            context=self.context, particularities=particularities, total=self.population_size, temperature=temperature, **limits
+        )
 
     # ----- TinyTroupe's API -----
 
-    async def agenerate_people(self, number_of_people: int | None = None, agent_particularities: str | None = None) -> list[TinyPerson]:
-        """Write number_of_people people concurrently (all remaining ones of a spec when None)."""
-        people = self._take(number_of_people)
-        rows = await agenerate_shard(people, self.gateway, self._settings(agent_particularities), existing=list(self.generated))
-        self.generated.extend(rows)
-        return [TinyPerson(persona=row.persona, gateway=self.gateway) for row in rows]
+    async def agenerate_people(
+        self,
+        number_of_people: int | None = None,
+        agent_particularities: str | None = None,
+        temperature: float | None = None,
+        attempts: int | None = None,
+        post_processing_func: Callable[[TinyPerson], Any] | None = None,
+    ) -> list[TinyPerson]:
+        """Write number_of_people people concurrently (all remaining ones of a spec when None).
 
-    def generate_people(self, number_of_people: int | None = None, agent_particularities: str | None = None, verbose: bool = False) -> list[TinyPerson]:
-        """TinyTroupe's ``generate_people``: the calls run concurrently through the gateway."""
-        people = loop.run_sync(self.agenerate_people(number_of_people, agent_particularities))
+        ``temperature`` defaults to ``[llm] temperature``; ``attempts`` bounds the drafts per person
+        spent on meeting its sampled attributes; ``post_processing_func`` is called on each person.
+        """
+        people = self._take(number_of_people)
+        settings = self._settings(agent_particularities, temperature, attempts)
+        rows = await agenerate_shard(people, self.gateway, settings, existing=list(self.generated))
+        self.generated.extend(rows)
+        persons = [TinyPerson(persona=row.persona, gateway=self.gateway) for row in rows]
+        if post_processing_func is not None:
+            for person in persons:
+                post_processing_func(person)
+        return persons
+
+    def generate_people(
+        self,
+        number_of_people: int | None = None,
+        agent_particularities: str | None = None,
+        temperature: float | None = None,
+        attempts: int | None = None,
+        post_processing_func: Callable[[TinyPerson], Any] | None = None,
+        parallelize: bool = True,
+        verbose: bool = False,
+    ) -> list[TinyPerson]:
+        """TinyTroupe's ``generate_people``. The calls always run concurrently through the gateway,
+        whose limiter sets the pace, so ``parallelize`` is accepted and has no effect."""
+        people = loop.run_sync(self.agenerate_people(number_of_people, agent_particularities, temperature, attempts, post_processing_func))
         if verbose:
             for person in people:
                 print(person.minibio())
         return people
 
-    def generate_person(self, agent_particularities: str | None = None) -> TinyPerson:
+    def generate_person(
+        self,
+        agent_particularities: str | None = None,
+        temperature: float | None = None,
+        attempts: int | None = None,
+        post_processing_func: Callable[[TinyPerson], Any] | None = None,
+    ) -> TinyPerson:
         """TinyTroupe's ``generate_person``: one person (the next one of the population, with a spec)."""
-        return self.generate_people(1, agent_particularities)[0]
+        return self.generate_people(1, agent_particularities, temperature, attempts, post_processing_func)[0]
 
     # ----- reporting -----
 
