@@ -1,0 +1,184 @@
+"""Fault figures: a many-persona scenario against a fake endpoint that misbehaves, against a fault-free run.
+
+    python -m bench.faults [--personas 500] [--latency 0.05] [--slots 64] [--seed 7]
+
+The scenario is bench/pipeline.py's survey (one world step and one extraction per persona). It runs
+twice as the scenario flow, each time in a fresh dataset root (so no cache is shared), against the
+fake OpenAI-compatible server in a process of its own: once fault-free, once with faults drawn per
+chat request from a seeded random sequence: 5% HTTP 500, 5% HTTP 429, 5% malformed JSON (a
+cut-off reply with finish_reason "stop") and 1% timeouts (an answer slower than the client's
+timeout). Prints each run's status, its rows per dataset, how many of the fault-free run's
+events and personas rows the faulty run lacks (compared by content, without call keys, which
+differ for a resampled reply) and which extraction rows (world, agent), and the requests each run
+sent, as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import random
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.pipeline import answer, write_scenario
+from tests.conftest import start_prefect_server, stop_prefect_server
+from tests.fake_openai import FakeOpenAI
+
+TIMEOUT_S = 2.0  # the client's [llm] timeout_s; an injected timeout answers after twice that
+RATES = {"HTTP 500": 0.05, "HTTP 429": 0.05, "malformed JSON": 0.05, "timeout": 0.01}
+FAULT_QUEUE = 50_000  # faults drawn up front: more than any run here sends
+
+
+def queue_faults(fake: FakeOpenAI, rng: random.Random, n: int) -> dict[str, int]:
+    """Queue n per-request outcomes: a fault at its rate, else a pass (a 'slow' fault of 0 s is none)."""
+    drawn = dict.fromkeys(RATES, 0)
+    for _ in range(n):
+        roll, kind = rng.random(), "none"
+        for name, rate in RATES.items():
+            if roll < rate:
+                kind = name
+                break
+            roll -= rate
+        if kind == "HTTP 500":
+            fake.fail_next(status=500)
+        elif kind == "HTTP 429":
+            fake.fail_next(status=429)
+        elif kind == "malformed JSON":
+            fake.malformed_next()
+        elif kind == "timeout":
+            fake.slow_next(seconds=2 * TIMEOUT_S)
+        else:
+            fake.slow_next(seconds=0.0)
+        if kind != "none":
+            drawn[kind] += 1
+    return drawn
+
+
+def _serve(conn: Connection, latency: float, slots: int, seed: int | None) -> None:
+    fake = FakeOpenAI(latency_s=latency, slots=slots).start()
+    fake.responder = answer
+    if seed is not None:
+        queue_faults(fake, random.Random(seed), FAULT_QUEUE)
+    conn.send(fake.url)
+    conn.recv()  # "stop"
+    conn.send(fake.calls)
+    fake.stop()
+
+
+def run_once(scenario: Path, root: Path, *, latency: float, slots: int, seed: int | None) -> dict[str, Any]:
+    """One scenario run against a fresh fake server (faulty when seed is given); its summary and call count."""
+    from flows import scenario_flow
+
+    parent, child = mp.get_context("fork").Pipe()
+    server = mp.get_context("fork").Process(target=_serve, args=(child, latency, slots, seed), daemon=True)
+    server.start()
+    url = parent.recv()
+    overrides = {
+        "llm.api_type": "openai", "llm.base_url": url, "llm.model": "fake-model", "llm.max_concurrency": str(slots),
+        "llm.timeout_s": str(TIMEOUT_S), "simulation.transcript": "false", "logging.level": "ERROR",
+    }
+    started = time.perf_counter()
+    try:
+        summary: dict[str, Any] = scenario_flow(str(scenario), run_id="run", datasets_root=str(root), overrides=overrides)
+        error = ""
+    except Exception as exc:  # report what happened rather than stop: that is the figure
+        summary, error = {"status": "failed"}, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    wall = time.perf_counter() - started
+    parent.send("stop")
+    calls = parent.recv()
+    server.join(timeout=10)
+    return {"summary": summary, "error": error, "wall_s": wall, "server_calls": calls}
+
+
+_CONTENT = {
+    "events": "SELECT world, step, agent, direction, type, source, target, content FROM events",
+    # A repaired reply answers a different conversation, so its values may differ: compare who was extracted.
+    "extractions": "SELECT world, agent FROM extractions",
+    "personas": "SELECT * EXCLUDE (run_id) FROM personas",
+}
+
+
+def rows(root: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Each dataset's rows, by content, as a multiset (sorted list)."""
+    from troupe.datasets import connect
+
+    connection = connect(root)
+    try:
+        return {name: sorted(map(repr, connection.sql(sql).fetchall())) for name, sql in _CONTENT.items()}  # type: ignore[misc]
+    finally:
+        connection.close()
+
+
+def call_counts(root: Path) -> dict[str, int]:
+    """From llm_calls: records, HTTP attempts beyond the first, repairs and resamples."""
+    from troupe.datasets import connect
+
+    connection = connect(root)
+    try:
+        found = connection.execute(
+            "SELECT count(*), coalesce(sum(attempts - 1) FILTER (WHERE attempts > 1), 0), "
+            "count(*) FILTER (WHERE purpose LIKE '%repair'), count(*) FILTER (WHERE purpose LIKE '%resample%' AND purpose NOT LIKE '%repair') "
+            "FROM llm_calls WHERE NOT cache_hit"
+        ).fetchone()
+    finally:
+        connection.close()
+    return dict(zip(("records", "retries", "repairs", "resamples"), map(int, found or (0, 0, 0, 0))))
+
+
+def missing(clean: list[Any], faulty: list[Any]) -> int:
+    """How many rows of the clean multiset the faulty one lacks."""
+    from collections import Counter
+
+    return sum((Counter(clean) - Counter(faulty)).values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--personas", type=int, default=500)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--slots", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    console = Console(width=160)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        scenario = work / "survey.yaml"
+        write_scenario(scenario, args.personas)
+        prefect, url = start_prefect_server(work / "prefect")
+        os.environ["PREFECT_API_URL"] = url
+        try:
+            clean = run_once(scenario, work / "clean", latency=args.latency, slots=args.slots, seed=None)
+            faulty = run_once(scenario, work / "faulty", latency=args.latency, slots=args.slots, seed=args.seed)
+            clean_rows, faulty_rows = rows(work / "clean"), rows(work / "faulty")
+            counts = {"fault-free": call_counts(work / "clean"), "faults": call_counts(work / "faulty")}
+        finally:
+            stop_prefect_server(prefect)
+
+    table = Table(title=f"{args.personas} personas; faults per request: " + ", ".join(f"{v:.0%} {k}" for k, v in RATES.items()))
+    for column in ("run", "status", "failures", "wall s", "requests", "retries", "repairs", "resamples", "events", "extractions", "personas"):
+        table.add_column(column, justify="right")
+    for label, result, data in (("fault-free", clean, clean_rows), ("faults", faulty, faulty_rows)):
+        c = counts[label]
+        table.add_row(
+            label, str(result["summary"].get("status")), str(result["summary"].get("failures", "-")), f"{result['wall_s']:.1f}", str(result["server_calls"]),
+            str(c["retries"]), str(c["repairs"]), str(c["resamples"]), *(str(len(data[name])) for name in _CONTENT),
+        )
+    console.print(table)
+    for label, result in (("fault-free", clean), ("faults", faulty)):
+        if result["error"]:
+            console.print(f"{label} run failed: {result['error']}")
+    lost = {name: missing(clean_rows[name], faulty_rows[name]) for name in _CONTENT}
+    console.print("rows of the fault-free run missing from the faulty run: " + ", ".join(f"{k} {v}" for k, v in lost.items()))
+    console.print(f"requests, faulty / fault-free: {faulty['server_calls'] / max(clean['server_calls'], 1):.3f}")
+
+
+if __name__ == "__main__":
+    main()
