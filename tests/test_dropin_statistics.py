@@ -110,6 +110,7 @@ def test_in_place_runner_runs_each_arm_once_across_reruns(tmp_path: Path) -> Non
     results = runner.run_statistical_tests("control")
     assert results["treatment"]["score"]["significant"]
     assert json.loads(path.read_text())["experiments"]["control"]["statistical_test_results_vs_others"]
+    assert "<td>control</td><td>finished</td><td>score (100)</td>" in runner._repr_html_()
 
 
 def test_in_place_runner_rejects_a_broken_state_file(tmp_path: Path) -> None:

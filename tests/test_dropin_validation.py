@@ -224,3 +224,15 @@ def test_validator_copes_with_a_faculty_that_is_not_registered(fake: FakeOpenAI,
     lisa.faculties.append(Notepad())
     assert TinyPersonValidator.validate_person(lisa, "Takes notes.") == (0.7, "Takes notes.")
     assert "NOTE" in schema_of(turn_requests(fake, "Lisa")[0])["$defs"]["Action"]["properties"]["type"]["enum"]
+
+
+def test_ready_made_propositions_take_their_target_when_checked(fake: FakeOpenAI, tmp_path: Path) -> None:
+    from troupe.validation import persona_adherence, task_completion
+
+    judge = Judge(Script(), justification__confidence__value=lambda body: {"justification": "ok", "confidence": 0.8, "value": 6})
+    fake.responder = judge
+    lisa = _lisa(fake, tmp_path)
+    assert persona_adherence.copy().score(lisa) == 6
+    assert "occupation: data scientist" in _text(judge.asked["justification__confidence__value"][0])
+    task_completion.copy().score(lisa, claim_variables={"task_description": "write a resume"})
+    assert "write a resume" in _text(judge.asked["justification__confidence__value"][1])

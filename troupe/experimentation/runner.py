@@ -70,6 +70,22 @@ class InPlaceExperimentRunner:
             handle.write(self.state.model_dump_json(indent=2))
         os.replace(tmp, self.config_file_path)
 
+    def _repr_html_(self) -> str:
+        """A notebook table: each experiment, whether it is active or finished, and its metrics with their counts."""
+        from .._html import table
+
+        return table(
+            ["experiment", "state", "results"],
+            [
+                [
+                    name,
+                    "active" if name == self.state.active_experiment else "finished" if e.finished else "waiting",
+                    ", ".join(f"{k} ({len(v) if isinstance(v, list) else 1})" for k, v in e.results.items()),
+                ]
+                for name, e in self.state.experiments.items()
+            ],
+        )
+
     @property
     def experiment_config(self) -> dict[str, Any]:
         """The state as a dict, under TinyTroupe's attribute name."""
