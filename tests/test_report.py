@@ -203,3 +203,15 @@ def test_run_with_report_writes_it_when_the_run_ends(fake: FakeOpenAI, prefect_s
     html = out.read_text(encoding="utf-8")
     assert facts(html)["run id"] == "r-report" and facts(html)["LLM calls"] == str(fake.calls)
     assert IMAGE.search(html)
+
+
+def test_people_are_grouped_by_few_values_or_by_quartile_bands_of_a_number() -> None:
+    from troupe.report.data import grouping
+
+    ages = grouping(range(20, 60))  # 40 distinct ages: quartile bands
+    assert ages is not None and ages.order == ["20-29.25", "29.25-39.5", "39.5-49.75", "49.75-59"]
+    assert [ages.of(a) for a in (20, 29, 30, 59)] == ["20-29.25", "20-29.25", "29.25-39.5", "49.75-59"]
+    regions = grouping(["South", "North", "South", None])
+    assert regions is not None and regions.order == ["North", "South"] and regions.of("North") == "North"
+    assert grouping(["only"]) is None  # nothing to compare
+    assert grouping([f"name {i}" for i in range(20)]) is None  # many texts: no chart could show them

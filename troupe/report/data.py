@@ -18,7 +18,9 @@ dataset and column names, which docs/reports.md lists:
 from __future__ import annotations
 
 import json
+import statistics
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
@@ -140,13 +142,16 @@ def _profile(run: RunData) -> list[dict[str, Any]]:
         target = "target" if "target" in run.columns("population_profile") else "NULL AS target"
         return run.rows(f"SELECT dimension, category, {target}, achieved FROM population_profile ORDER BY dimension, category")
     if run.has("personas", "sampled"):
-        counts: Counter[tuple[str, str]] = Counter()
+        values: dict[str, list[Any]] = defaultdict(list)
         for (sampled,) in run.values("SELECT sampled FROM personas WHERE sampled IS NOT NULL"):
-            for dimension, category in (json.loads(sampled) if isinstance(sampled, str) else sampled or {}).items():
-                counts[(dimension, text(category))] += 1
-        return [
-            {"dimension": d, "category": c, "target": None, "achieved": n} for (d, c), n in sorted(counts.items())
-        ]
+            for dimension, value in (json.loads(sampled) if isinstance(sampled, str) else sampled or {}).items():
+                values[dimension].append(value)
+        rows = []
+        for dimension, found in sorted(values.items()):
+            by = grouping(found) or Grouping(text, sorted({text(v) for v in found}))
+            counts = Counter(by.of(v) for v in found)
+            rows += [{"dimension": dimension, "category": c, "target": None, "achieved": counts[c]} for c in by.order if counts[c]]
+        return rows
     return []
 
 
@@ -200,6 +205,44 @@ def _varies(values: Iterable[Any]) -> bool:
     return 2 <= len(distinct) <= CATEGORY_LIMIT
 
 
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class Grouping:
+    """How people are grouped by one attribute: by its values when they are few, else by quartile bands of a number."""
+
+    of: Callable[[Any], str]
+    order: list[str]
+
+
+def grouping(values: Iterable[Any]) -> Grouping | None:
+    """The grouping of these attribute values, or None when no chart could show them (one value, or many texts)."""
+    present = [v for v in values if v not in (None, "")]
+    distinct = sorted({text(v) for v in present})
+    if 2 <= len(distinct) <= CATEGORY_LIMIT:
+        return Grouping(text, distinct)
+    numbers = [_number(v) for v in present]
+    if len(distinct) <= CATEGORY_LIMIT or any(n is None for n in numbers):
+        return None
+    edges = sorted({min(numbers), *statistics.quantiles(numbers, n=4), max(numbers)})  # type: ignore[type-var]
+    labels = [f"{lo:g}-{hi:g}" for lo, hi in zip(edges, edges[1:])]
+
+    def band(value: Any) -> str:
+        number = _number(value)
+        if number is None:
+            return ""
+        return next((label for label, hi in zip(labels, edges[1:]) if number <= hi), labels[-1])
+
+    return Grouping(band, labels)
+
+
 def answers_section(run: RunData) -> Section | None:
     if not run.has("answers", "question_id", "answer"):
         return None
@@ -250,13 +293,13 @@ def _question_charts(question: str, kind: str, rows: list[dict[str, Any]], attri
         if chart is not None:
             found.append(chart)
     for attribute in attributes:
+        by = grouping(row["attributes"].get(attribute) for row in rows)
+        if by is None:
+            continue
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
-            groups[text(row["attributes"].get(attribute))].append(row)
-        groups.pop("", None)
-        if not _varies(groups):
-            continue
-        names = sorted(groups)
+            groups[by.of(row["attributes"].get(attribute))].append(row)
+        names = [g for g in by.order if g in groups]
         if kind in NUMERIC_TYPES:
             means = [_mean(groups[g]) for g in names]
             series = {"mean answer": means}
