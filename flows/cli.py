@@ -480,6 +480,79 @@ def serve(
         scenario_flow.serve(name=deployment, cron=cron, interval=interval, parameters=parameters, print_starting_message=False)
 
 
+# ----- server -----
+
+server_app = typer.Typer(
+    name="server",
+    help="The local Prefect server that runs report to: start it, stop it, see whether it runs.",
+    no_args_is_help=True,
+)
+app.add_typer(server_app)
+
+
+def _prefect_config() -> Any:
+    from troupe.config import load_config
+
+    return load_config().prefect
+
+
+@server_app.command("start")
+def server_start(debug: DebugOption = False) -> None:
+    """Start troupe's Prefect server in the background, or find it running; it stays until stopped.
+
+    Runs without PREFECT_API_URL report to it ([prefect] server = auto); its home is [prefect] home
+    (default ~/.troupe/prefect) and its port [prefect] port (default 4200).
+
+    Example: troupe server start
+    """
+    from flows import server
+
+    with _errors(debug):
+        config = _prefect_config()
+        state, started = server.start(config)
+        if state is None:
+            out.print(f"a Prefect server that troupe did not start answers at {server.api_url(config)}; runs use it")
+            return
+        out.print(f"Prefect server {'started' if started else 'already running'}: pid {state.pid}, home {state.home}")
+        out.print(f"UI: {state.url.removesuffix('/api')}   API: {state.url}   log: {state.log}")
+
+
+@server_app.command("stop")
+def server_stop(debug: DebugOption = False) -> None:
+    """Stop the Prefect server that `troupe server start` (or a run) started.
+
+    Example: troupe server stop
+    """
+    from flows import server
+
+    with _errors(debug):
+        config = _prefect_config()
+        state = server.stop(config)
+        if state is None:
+            out.print(f"no Prefect server of troupe's is running (home {server.home_dir(config)})")
+        else:
+            out.print(f"Prefect server stopped (pid {state.pid}, port {state.port})")
+
+
+@server_app.command("status")
+def server_status(debug: DebugOption = False) -> None:
+    """Say whether troupe's Prefect server runs and where; exit 1 when it does not.
+
+    Example: troupe server status
+    """
+    from flows import server
+
+    with _errors(debug):
+        config = _prefect_config()
+        state = server.status(config)
+        if state is None:
+            other = " (another Prefect server answers on that port)" if server.healthy(server.api_url(config)) else ""
+            out.print(f"not running: port {config.port}, home {server.home_dir(config)}{other}")
+            raise typer.Exit(1)
+        out.print(f"running since {state.started:%Y-%m-%d %H:%M:%S} UTC: pid {state.pid}, home {state.home}")
+        out.print(f"UI: {state.url.removesuffix('/api')}   API: {state.url}   log: {state.log}")
+
+
 def main() -> None:
     app()
 
