@@ -11,12 +11,17 @@ file or folder appeared under the dataset root or the cache.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -253,3 +258,59 @@ def test_the_endpoint_check_can_be_skipped_for_a_cached_rerun(tmp_path: Path) ->
     with pytest.raises(ConfigError, match="not answering"):
         preflight.check_run(DEMO, tmp_path / "d", None, overrides)
     preflight.check_run(DEMO, tmp_path / "d", None, {**overrides, "preflight.check_endpoint": "false"})
+
+
+class _Models(BaseHTTPRequestHandler):
+    """GET /v1/models answered with the server's status; a status of 0 means: accept, never answer."""
+
+    def do_GET(self) -> None:
+        status = self.server.status  # type: ignore[attr-defined]
+        if not status:
+            time.sleep(3)
+            return
+        body = json.dumps({"error": {"message": f"status {status}", "type": "x", "param": None, "code": None}}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def models_server() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Models)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _endpoint(server: ThreadingHTTPServer, status: int, **extra: str) -> dict[str, str]:
+    server.status = status  # type: ignore[attr-defined]
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    return {"llm.api_type": "openai", "llm.base_url": url, **extra}
+
+
+def test_a_refused_key_is_named_and_never_shown(models_server: ThreadingHTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret-123")
+    with pytest.raises(ConfigError, match=r"^OPENAI_API_KEY: the endpoint at .* refused the key \(HTTP 401\); export a valid key$") as caught:
+        preflight.check_run(DEMO, tmp_path / "d", None, _endpoint(models_server, 401))
+    assert "sk-very-secret" not in str(caught.value)
+    with pytest.raises(ConfigError, match=r"HTTP 403"):
+        preflight.check_run(DEMO, tmp_path / "d", None, _endpoint(models_server, 403))
+    assert tree(tmp_path) == []
+
+
+def test_an_endpoint_without_a_models_route_still_answers(models_server: ThreadingHTTPServer, tmp_path: Path) -> None:
+    for status in (404, 500):
+        preflight.check_run(DEMO, tmp_path / "d", None, _endpoint(models_server, status))
+
+
+def test_an_endpoint_that_never_answers_times_out(models_server: ThreadingHTTPServer, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"not answering \(timed out\)"):
+        preflight.check_run(DEMO, tmp_path / "d", None, _endpoint(models_server, 0, **{"llm.timeout_s": "0.3"}))
