@@ -48,3 +48,24 @@ def test_the_category_column_keeps_order_and_gaps(fake: FakeOpenAI, gateway: LLM
     assert column[1] is None and column[0] == column[3] and all(c in CATEGORIES for c in column if c)
     categorise = next(body for body in fake.requests if "Group these" in user_text(body))
     assert "at most 3 categories" in user_text(categorise) and user_text(categorise).count("price answer 1") == 1
+
+
+def test_normalize_answers_adds_a_category_per_free_text_question(fake: FakeOpenAI, gateway: LLMGateway) -> None:
+    import polars as pl
+
+    from troupe.extraction.normalizer import normalize_answers
+
+    fake.responder = name_categories
+    answers = pl.DataFrame(
+        {
+            "agent": ["A", "A", "B", "B"],
+            "question_id": ["wish", "ad", "wish", "ad"],
+            "question_type": ["free_text", "multiple_choice", "free_text", "multiple_choice"],
+            "answer": ["price answer 1", "X", "taste answer 2", "Y"],
+        }
+    )
+    out = normalize_answers(answers, 3, gateway)
+    assert out.columns == [*answers.columns, "category"]
+    assert out["category"][1] is None and out["category"][3] is None
+    assert out["category"][0] in CATEGORIES and out["category"][2] in CATEGORIES
+    assert fake.calls == 2  # one categorisation and one assignment batch, for the one free-text question

@@ -20,6 +20,8 @@ from .. import prompts
 from ..llm import default_gateway, loop
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from ..llm import LLMGateway
 
 BATCH = 40  # texts per assignment call: long enough to be cheap, short enough for small models
@@ -140,3 +142,34 @@ class Normalizer:
                 mapping[self.normalizing_map[element]].append(element)
             self.normalized_elements = mapping
         return self.normalized_elements
+
+
+def normalize_answers(
+    answers: "pl.DataFrame", k: int, gateway: "LLMGateway", *, question_ids: Sequence[str] | None = None
+) -> "pl.DataFrame":
+    """The answers with a ``category`` column: each free-text question's answers in at most k categories.
+
+    Questions are normalized separately (each gets its own categories); rows of other questions, and
+    of questions not in question_ids when given, get a null category. What a normalisation stage runs.
+    """
+    import polars as pl
+
+    wanted = question_ids if question_ids is not None else (
+        answers.filter(pl.col("question_type") == "free_text")["question_id"].unique(maintain_order=True).to_list()
+    )
+
+    async def every_question() -> list[list[str | None]]:
+        return list(
+            await asyncio.gather(
+                *(anormalize(answers.filter(pl.col("question_id") == q)["answer"].to_list(), k, gateway) for q in wanted)
+            )
+        )
+
+    categories = dict(zip(wanted, loop.run_sync(every_question())))
+    column: list[str | None] = [None] * answers.height
+    positions: dict[str, int] = {q: 0 for q in wanted}
+    for index, question in enumerate(answers["question_id"].to_list()):
+        if question in categories:
+            column[index] = categories[question][positions[question]]
+            positions[question] += 1
+    return answers.with_columns(category=pl.Series(column, dtype=pl.String))

@@ -24,7 +24,7 @@ class Survey(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    questions: tuple[Question, ...] = Field(min_length=1)
+    questions: list[Question] = Field(min_length=1)
     together: bool = Field(default=True, description="one call per agent for all questions (else one per question)")
     on_invalid: OnInvalid = Field(default="raise", description="raise, or skip an agent whose answers stay invalid")
 
