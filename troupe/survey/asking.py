@@ -1,4 +1,4 @@
-"""Putting a survey's questions to agents: prompts, the structured call, bounded re-asking, rows.
+"""Putting a survey's questions to agents: prompts, the structured call, rows of valid answers.
 
 An agent is answered from its own state: the persona outline, and when it has lived through a
 simulation, its episode window and consolidated facts (no extra LLM call for recall). Questions
@@ -39,13 +39,12 @@ Respondent = Any  # a TinyPerson, an AgentState, an agent's JSON (TinyPerson.to_
 
 
 class SurveyError(TroupeError):
-    """No valid answer came back after every re-ask."""
+    """No valid answer came back, even after the gateway's repair round and resamples."""
 
 
 def persona_dict(state: AgentState) -> dict[str, Any]:
-    """The persona's JSON, exactly as it was given (a typed Persona or, in older states, a dict)."""
-    persona = state.persona
-    return persona.to_dict() if hasattr(persona, "to_dict") else dict(persona)  # type: ignore[arg-type]
+    """The persona's JSON, exactly as it was given: what the prompt outlines and the id hashes."""
+    return state.persona.to_dict()
 
 
 def persona_id(persona: dict[str, Any]) -> str:
@@ -91,9 +90,7 @@ async def _reply(questions: tuple["_Question", ...], state: AgentState, gateway:
             messages_for(questions, state, gateway), reply_model(questions), purpose=f"survey:{state.name}"
         )
     except (LLMStructuredOutputError, LLMTruncated) as exc:
-        raise SurveyError(
-            f"{state.name}: no valid answer to {ids} ({exc}); use a stronger model or raise [llm] max_resamples"
-        ) from None
+        raise SurveyError(f"{state.name}: no valid answer to {ids}; {exc}") from None
     return reply.value
 
 
