@@ -9,14 +9,16 @@ bound (``[llm] max_resamples``) stops.
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from pydantic import BaseModel, Field
 
 from tests.conftest import fake_config
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import MALFORMED_CONTENT, FakeOpenAI
+from tests.scripted import agent_of, kind_of
 from troupe.cache import FileCallCache
 from troupe.config import Config
 from troupe.errors import ConfigError
@@ -133,3 +135,40 @@ def test_concurrent_calls_all_survive_a_burst_of_malformed_replies(gateway: LLMG
 def test_max_resamples_must_not_be_negative(fake: FakeOpenAI, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"argument llm\.max_resamples: '-1' is not a valid int \(Input should be greater than or equal to 0\)"):
         fake_config(fake, tmp_path, **{"llm.max_resamples": "-1"})
+
+
+def test_a_run_survives_a_turn_whose_repair_is_also_malformed(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+    """The failure measured on a 500-person run, made certain: Ana's first turn and its repair are cut-off JSON."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from troupe.datasets import connect
+
+    demo = Path(__file__).resolve().parent.parent / "troupe" / "examples" / "scenarios" / "demo.yaml"
+    lock, bad = threading.Lock(), [2]
+
+    def responder(body: dict[str, Any]) -> str | None:
+        if kind_of(body) == "turn" and agent_of(body) == "Ana":
+            with lock:
+                if bad[0]:
+                    bad[0] -= 1
+                    return MALFORMED_CONTENT
+        return None  # the fake's schema-valid default
+
+    fake.responder = responder
+    root = tmp_path / "datasets"
+    settings = ["--set", "llm.api_type=openai", "--set", f"llm.base_url={fake.url}", "--set", "llm.model=fake-model"]
+    result = CliRunner().invoke(app, ["run", str(demo), "--datasets", str(root), "--run-id", "faulty", "--quiet", *settings])
+    assert result.exit_code == 0, result.output
+    assert bad == [0]
+    connection = connect(root)
+    try:
+        purposes = [row[0] for row in connection.execute("SELECT purpose FROM llm_calls WHERE NOT cache_hit").fetchall()]
+        status, calls = connection.execute("SELECT status, calls FROM runs").fetchall()[0]
+        extracted = connection.execute("SELECT count(*) FROM extractions").fetchall()[0][0]
+        ana_acted = connection.execute("SELECT count(*) FROM events WHERE agent = 'Ana' AND direction = 'action'").fetchall()[0][0]
+    finally:
+        connection.close()
+    assert status == "completed" and extracted == 2 and ana_acted > 0
+    assert purposes.count("act:Ana:repair") == 1 and purposes.count("act:Ana:resample1") == 1
+    assert calls == len(purposes) == fake.calls  # every request paid is accounted for
