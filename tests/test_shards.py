@@ -303,3 +303,35 @@ def test_a_faculty_survives_the_task_boundary(prefect_server: str, fake: FakeOpe
     events = read(tmp_path / "data", "events", "r1").sort("seq")
     assert ("action", "WRITE_NOTE", "Buy milk.") in events.select("direction", "type", "content").rows()
     assert ("stimulus", "THOUGHT", "Noted: Buy milk.") in events.select("direction", "type", "content").rows()
+
+
+# ----- interrupts -----
+
+
+class Interrupting:
+    """Answers like `answer`, and after `after` turns interrupts the main thread (as Ctrl-C does)."""
+
+    def __init__(self, after: int) -> None:
+        self.after, self.turns = after, 0
+
+    def __call__(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        import _thread
+
+        if kind_of(body) == "turn":
+            self.turns += 1
+            if self.turns == self.after:
+                _thread.interrupt_main()
+        return answer(body)
+
+
+def test_an_interrupted_run_is_recorded_as_cancelled_with_what_it_paid(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+    fake.responder = Interrupting(after=3)
+    fake.latency_s = 0.05
+    root = tmp_path / "data"
+    with pytest.raises(KeyboardInterrupt):
+        run(fake, interviews(tmp_path, 8, extraction=False), root, "r1", **{"pipeline.shard_size": 2, "pipeline.window": 1})
+    row = read(root, "runs", "r1").to_dicts()[0]
+    assert row["status"] == "cancelled" and row["error"].startswith("KeyboardInterrupt")
+    calls = read(root, "llm_calls", "r1")
+    assert row["calls"] == calls.filter(~pl.col("cache_hit")).height >= 2  # the finished shard's calls at least
+    assert not partition_dir(root, "events", "r1").exists()  # a cancelled run publishes no half data
