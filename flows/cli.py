@@ -161,10 +161,12 @@ def _run(
 
     _, config = preflight.check_run(scenario, datasets, run_id, overrides)  # bad input stops here, before Prefect starts
     overrides = {"simulation.transcript": "true" if transcript else "false", **overrides}
+    from flows import interrupts, runner, scenario_flow  # noqa: I001 - runner loads Prefect quietly
+
+    task_runner = runner.task_runner(config)  # a missing extra stops here, before a server starts
     api = server.resolve(config.prefect)  # starts or reuses troupe's Prefect server ([prefect] server = auto)
     if not quiet:
         err.print(escape(f"Prefect: {api.source}" + (f", UI at {api.url.removesuffix('/api')}" if api.url else "")), style="dim")
-    from flows import interrupts, runner, scenario_flow  # noqa: I001 - runner loads Prefect quietly
 
     display = _Display(err)
     unsubscribe = progress.subscribe(display) if not quiet else (lambda: None)
@@ -173,7 +175,7 @@ def _run(
     try:
         with interrupts.handling_signals(keep=lambda: server.kept(config.prefect)), server.using(api):
             with _console_logs(debug), (nullcontext() if quiet else display.progress):
-                state = runner.run_flow(scenario_flow, config, *arguments, return_state=True)
+                state = scenario_flow.with_options(task_runner=task_runner)(*arguments, return_state=True)
             completed = state.is_completed()
             summary = state.result() if completed else None
             server.settle(state.state_details.flow_run_id, summary["run_id"] if summary else run_id, summary and summary.get("task_runs"))

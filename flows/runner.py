@@ -14,6 +14,7 @@ usable by the others, but costs an API round trip per LLM call and puts Prefect 
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -84,6 +85,8 @@ def task_runner(config: Config) -> Any:
     threads = math.ceil(pipeline.max_workers / pipeline.cluster_workers)
     if pipeline.runner == "dask":
         from prefect_dask import DaskTaskRunner
+
+        logging.getLogger("distributed").setLevel(logging.WARNING)  # a line per worker event otherwise
 
         if pipeline.cluster_address:
             return DaskTaskRunner(address=pipeline.cluster_address)
