@@ -16,11 +16,13 @@ sent, as a ratio.
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing as mp
 import os
 import random
 import tempfile
 import time
+from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -37,9 +39,9 @@ RATES = {"HTTP 500": 0.05, "HTTP 429": 0.05, "malformed JSON": 0.05, "timeout": 
 FAULT_QUEUE = 50_000  # faults drawn up front: more than any run here sends
 
 
-def queue_faults(fake: FakeOpenAI, rng: random.Random, n: int) -> dict[str, int]:
-    """Queue n per-request outcomes: a fault at its rate, else a pass (a 'slow' fault of 0 s is none)."""
-    drawn = dict.fromkeys(RATES, 0)
+def draws(seed: int, n: int) -> list[str]:
+    """The outcome of each of n requests in arrival order: a fault's name at its rate, else "none"."""
+    rng, kinds = random.Random(seed), []
     for _ in range(n):
         roll, kind = rng.random(), "none"
         for name, rate in RATES.items():
@@ -47,6 +49,13 @@ def queue_faults(fake: FakeOpenAI, rng: random.Random, n: int) -> dict[str, int]
                 kind = name
                 break
             roll -= rate
+        kinds.append(kind)
+    return kinds
+
+
+def queue_faults(fake: FakeOpenAI, seed: int, n: int) -> None:
+    """Queue n per-request outcomes on the fake server (a 'slow' fault of 0 s is a plain answer)."""
+    for kind in draws(seed, n):
         if kind == "HTTP 500":
             fake.fail_next(status=500)
         elif kind == "HTTP 429":
@@ -57,16 +66,13 @@ def queue_faults(fake: FakeOpenAI, rng: random.Random, n: int) -> dict[str, int]
             fake.slow_next(seconds=2 * TIMEOUT_S)
         else:
             fake.slow_next(seconds=0.0)
-        if kind != "none":
-            drawn[kind] += 1
-    return drawn
 
 
 def _serve(conn: Connection, latency: float, slots: int, seed: int | None) -> None:
     fake = FakeOpenAI(latency_s=latency, slots=slots).start()
     fake.responder = answer
     if seed is not None:
-        queue_faults(fake, random.Random(seed), FAULT_QUEUE)
+        queue_faults(fake, seed, FAULT_QUEUE)
     conn.send(fake.url)
     conn.recv()  # "stop"
     conn.send(fake.calls)
@@ -135,8 +141,6 @@ def call_counts(root: Path) -> dict[str, int]:
 
 def missing(clean: list[Any], faulty: list[Any]) -> int:
     """How many rows of the clean multiset the faulty one lacks."""
-    from collections import Counter
-
     return sum((Counter(clean) - Counter(faulty)).values())
 
 
@@ -148,10 +152,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     console = Console(width=160)
+    # Each retry logs a warning; the figures are the point here (the gateway resets levels, filters stay).
+    logging.getLogger("troupe.llm").addFilter(lambda record: record.levelno >= logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        scenario = work / "survey.yaml"
-        write_scenario(scenario, args.personas)
+        scenario = write_scenario(work / "scenario", args.personas)
         prefect, url = start_prefect_server(work / "prefect")
         os.environ["PREFECT_API_URL"] = url
         try:
@@ -177,6 +182,8 @@ def main() -> None:
             console.print(f"{label} run failed: {result['error']}")
     lost = {name: missing(clean_rows[name], faulty_rows[name]) for name in _CONTENT}
     console.print("rows of the fault-free run missing from the faulty run: " + ", ".join(f"{k} {v}" for k, v in lost.items()))
+    served = Counter(draws(args.seed, faulty["server_calls"]))  # the queue is consumed in arrival order
+    console.print("faults served: " + ", ".join(f"{served[kind]} {kind}" for kind in RATES))
     console.print(f"requests, faulty / fault-free: {faulty['server_calls'] / max(clean['server_calls'], 1):.3f}")
 
 
