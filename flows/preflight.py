@@ -121,10 +121,17 @@ def check_endpoint(config: Config) -> None:
     """One cheap request (GET /models): any HTTP answer means the endpoint is there; 401/403 means the key is wrong.
 
     The embedded model (api_type = local without base_url) is started on demand by the run, so
-    there is nothing to ask yet.
+    there is nothing to ask yet; a ``[local] model_path`` that names no file is caught here.
     """
     llm = config.llm
     if llm.api_type == "local" and not llm.base_url:
+        if config.local.model_path:
+            from troupe.local_model import LocalModelError, weights_path
+
+            try:
+                weights_path(config.local)
+            except LocalModelError as exc:
+                raise PreflightError(str(exc)) from None
         return
     import openai  # here, not at the top: troupe validate never needs it
 

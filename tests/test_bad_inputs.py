@@ -126,6 +126,7 @@ CASES: dict[str, Case] = {
     "openai_without_key": Case(["--set", "llm.api_type=openai"], ("OPENAI_API_KEY is not set", "export it"), llm=False),
     "azure_without_key": Case(["--set", "llm.api_type=azure"], ("AZURE_OPENAI_KEY is not set",), llm=False),
     "azure_without_endpoint": Case(["--set", "llm.api_type=azure"], ("AZURE_OPENAI_ENDPOINT is not set",), env={"AZURE_OPENAI_KEY": "k-123"}, llm=False),
+    "local_model_missing": Case(["--set", "local.model_path=/nowhere/model.gguf"], ("[local] model_path: /nowhere/model.gguf does not exist",), llm=False),
     "root_is_a_file": Case([], ("is a file, not a directory",), root_file=""),
     "root_under_a_file": Case([], ("which is a file, not a directory",), root_file="sub"),
     "run_id_escapes": Case(["--run-id", "../../../../escaped"], ("--run-id '../../../../escaped'", "letters, digits, '.', '_' and '-'")),
