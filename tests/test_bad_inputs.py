@@ -315,3 +315,17 @@ def test_an_endpoint_without_a_models_route_still_answers(models_server: Threadi
 def test_an_endpoint_that_never_answers_times_out(models_server: ThreadingHTTPServer, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"not answering \(timed out\)"):
         preflight.check_run(DEMO, tmp_path / "d", None, _endpoint(models_server, 0, **{"llm.timeout_s": "0.3"}))
+
+
+def test_the_checks_load_no_prefect(tmp_path: Path) -> None:
+    """Preflight runs before Prefect starts: it does not even import it, on a good or a bad scenario."""
+    code = (
+        "import sys; from pathlib import Path; from flows import preflight\n"
+        f"preflight.check_run(Path({str(DEMO)!r}), Path({str(tmp_path / 'd')!r}), 'r1', {{}})\n"
+        f"print(preflight.scenario_problems(Path({str(BAD / 'negative_steps.yaml')!r}))[1])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'openai')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    problems, modules = done.stdout.splitlines()
+    assert "worlds[0].steps" in problems and modules == "[]"
