@@ -172,15 +172,17 @@ class _Shard:
     def __init__(self, stage: "_WorldsStage", index: int, plans: list[WorldPlan]) -> None:
         self.stage, self.index, self.plans = stage, index, plans
         self.states: list[WorldState] = []
-        self.step = 0
-        self.retried = False
-        self.pending_names: list[str] = []
+        self.step = 0  # the step in flight; -1 once the shard is extracting
+        self.retried = False  # the task in flight reruns a cached result that listed failed items
+        # Of the task in flight: its part name, which worlds it runs, and their log lengths before it.
+        self.part = ""
+        self.active: list[int] = []
+        self.before: list[int] = []
 
-    # The flow's side of a task: what it needs to resubmit, account and write parts.
     def start(self) -> PrefectFuture[Any] | None:
-        run = self.stage.run
-        personas = self.stage.personas
-        self.states = [new_world(p, self.stage.specs[p.spec], personas, run.config) for p in self.plans]
+        """Build the shard's worlds (no LLM call) and submit its first task."""
+        config, personas = self.stage.run.config, self.stage.personas
+        self.states = [new_world(p, self.stage.specs[p.spec], personas, config) for p in self.plans]
         return self._next()
 
     def _active(self) -> list[int]:

@@ -52,10 +52,11 @@ class Runtime(BaseModel):
 def runtime_of(config: Config, run_id: str = "") -> dict[str, Any]:
     return Runtime(
         transcript=config.simulation.transcript,
-        cache_dir=str(config.cache_path),
+        # Absolute, so a task on another worker's process writes where the flow publishes from.
+        cache_dir=str(config.cache_path.resolve()),
         cache_backend=config.cache.backend,
         cache_enabled=config.cache.enabled,
-        datasets_root=config.datasets.root,
+        datasets_root=str(Path(config.datasets.root).resolve()),
         run_id=run_id,
         unkeyed={s: {k: getattr(getattr(config, s), k) for k in keys} for s, keys in _UNKEYED.items()},
     ).model_dump()
