@@ -17,7 +17,7 @@ from tests.fake_openai import FakeOpenAI
 from tests.scripted import Script, done, heard, talk, think
 from troupe import control
 from troupe.config import load_config
-from troupe.errors import ConfigError
+from troupe.errors import ConfigError, SpecError
 from troupe.examples import example_path
 from troupe.llm import LLMGateway, set_default_gateway
 
@@ -231,3 +231,23 @@ def test_word_processor_notebook(default_fake: FakeOpenAI, tmp_path: Path) -> No
     folder = Path(data_export_folder) / "Document"
     assert sorted(p.name for p in folder.iterdir()) == ["Resume.docx", "Resume.json", "Resume.md"]
     assert (folder / "Resume.md").read_text() == "# Lisa Carter\n\nA detailed resume."
+
+
+def test_tinytroupe_example_loaders_and_second_builders() -> None:
+    from troupe import TinyPerson
+    from troupe.examples import (
+        create_marcos_the_physician_2,
+        list_example_agents,
+        list_example_fragments,
+        load_example_agent_specification,
+        load_example_fragment_specification,
+    )
+
+    assert {"Lisa", "Oscar", "Marcos", "Lila"} <= set(list_example_agents())
+    assert "travel_enthusiast" in list_example_fragments()
+    spec = load_example_agent_specification("Lisa")
+    assert spec["type"] == "TinyPerson" and spec["persona"]["name"] == "Lisa Carter"
+    assert load_example_fragment_specification("travel_enthusiast")["type"] == "Fragment"
+    assert isinstance(create_marcos_the_physician_2(transcript=False), TinyPerson)
+    with pytest.raises(SpecError, match="no example named 'Nobody'; choose one of"):
+        load_example_agent_specification("Nobody")

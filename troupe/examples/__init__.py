@@ -7,6 +7,7 @@ people to simulate without writing a persona first.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -66,12 +67,17 @@ def example_path(kind: ExampleKind, name: str) -> Path:
     )
 
 
-_BUILDERS = (
-    "create_lisa_the_data_scientist",
-    "create_oscar_the_architect",
-    "create_marcos_the_physician",
-    "create_lila_the_linguist",
-)
+# TinyTroupe's builder names; its ``_2`` variants build the same people in code, here from the same files.
+_BUILDERS = {
+    name: name.removesuffix("_2")
+    for base in (
+        "create_lisa_the_data_scientist",
+        "create_oscar_the_architect",
+        "create_marcos_the_physician",
+        "create_lila_the_linguist",
+    )
+    for name in (base, base + "_2")
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -83,8 +89,32 @@ def __getattr__(name: str) -> Any:
     if name in _BUILDERS:
         from . import builders
 
-        return getattr(builders, name)
+        return getattr(builders, _BUILDERS[name])
     raise AttributeError(f"module 'troupe.examples' has no attribute {name!r}")
 
 
-__all__ = ["EXAMPLES_DIR", "ExampleKind", "example_path", "list_examples", *_BUILDERS]
+# ----- TinyTroupe's loaders -----
+
+
+def load_example_agent_specification(name: str) -> dict[str, Any]:
+    """An example agent's specification as a dict (its ``.agent.json``), by short name ("Lisa")."""
+    return json.loads(example_path("agents", name).read_text(encoding="utf-8"))
+
+
+def load_example_fragment_specification(name: str) -> dict[str, Any]:
+    """An example fragment's specification as a dict, by short name ("travel_enthusiast")."""
+    return json.loads(example_path("fragments", name).read_text(encoding="utf-8"))
+
+
+def list_example_agents() -> list[str]:
+    return [_short_name("agents", p) for p in list_examples("agents")]
+
+
+def list_example_fragments() -> list[str]:
+    return [_short_name("fragments", p) for p in list_examples("fragments")]
+
+
+__all__ = [
+    "EXAMPLES_DIR", "ExampleKind", "example_path", "list_examples", "list_example_agents", "list_example_fragments",
+    "load_example_agent_specification", "load_example_fragment_specification", *_BUILDERS,
+]
