@@ -2,15 +2,18 @@
 
     python -m bench.faults [--personas 500] [--latency 0.05] [--slots 64] [--seed 7]
 
-The scenario is bench/pipeline.py's survey (one world step and one extraction per persona). It runs
-twice as the scenario flow, each time in a fresh dataset root (so no cache is shared), against the
-fake OpenAI-compatible server in a process of its own: once fault-free, once with faults drawn per
-chat request from a seeded random sequence: 5% HTTP 500, 5% HTTP 429, 5% malformed JSON (a
-cut-off reply with finish_reason "stop") and 1% timeouts (an answer slower than the client's
-timeout). Prints each run's status, its rows per dataset, how many of the fault-free run's
-events and personas rows the faulty run lacks (compared by content, without call keys, which
-differ for a resampled reply) and which extraction rows (world, agent), and the requests each run
-sent, as a ratio.
+The scenario is bench/pipeline.py's survey (each person alone in a world for one step, then one
+extraction each). It runs three times as the scenario flow, each in a fresh dataset root (no cache
+shared), against the fake OpenAI-compatible server in a process of its own: fault-free; with
+faults and ``[llm] max_resamples = 0`` (a reply whose repair is also bad fails its item, as before
+resampling existed); with faults and the default resamples. Faults are drawn per chat request
+from a seeded random sequence: 5% HTTP 500, 5% HTTP 429, 5% malformed JSON (a cut-off reply with
+finish_reason "stop") and 1% timeouts (an answer slower than the client's timeout). Prints each
+run's status and failures, its requests (and as a ratio of the fault-free run's), retries, repair
+rounds and resamples from ``llm_calls``, and its rows per dataset with how many of the fault-free
+run's rows it lacks: events and personas compared by content (without call keys, which differ for
+a resampled reply), extractions by (world, agent), since a repaired reply answers a different
+conversation and so may hold other values.
 """
 
 from __future__ import annotations
@@ -79,7 +82,9 @@ def _serve(conn: Connection, latency: float, slots: int, seed: int | None) -> No
     fake.stop()
 
 
-def run_once(scenario: Path, root: Path, *, latency: float, slots: int, seed: int | None) -> dict[str, Any]:
+def run_once(
+    scenario: Path, root: Path, *, latency: float, slots: int, seed: int | None, overrides: dict[str, str]
+) -> dict[str, Any]:
     """One scenario run against a fresh fake server (faulty when seed is given); its summary and call count."""
     from flows import scenario_flow
 
@@ -88,6 +93,7 @@ def run_once(scenario: Path, root: Path, *, latency: float, slots: int, seed: in
     server.start()
     url = parent.recv()
     overrides = {
+        **overrides,
         "llm.api_type": "openai", "llm.base_url": url, "llm.model": "fake-model", "llm.max_concurrency": str(slots),
         "llm.timeout_s": str(TIMEOUT_S), "simulation.transcript": "false", "logging.level": "ERROR",
     }
@@ -144,6 +150,13 @@ def missing(clean: list[Any], faulty: list[Any]) -> int:
     return sum((Counter(clean) - Counter(faulty)).values())
 
 
+RUNS = {  # label: (faults injected, overrides)
+    "fault-free": (False, {}),
+    "faults, no resampling": (True, {"llm.max_resamples": "0"}),
+    "faults": (True, {}),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--personas", type=int, default=500)
@@ -154,37 +167,41 @@ def main() -> None:
     console = Console(width=160)
     # Each retry logs a warning; the figures are the point here (the gateway resets levels, filters stay).
     logging.getLogger("troupe.llm").addFilter(lambda record: record.levelno >= logging.ERROR)
+    results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         scenario = write_scenario(work / "scenario", args.personas)
         prefect, url = start_prefect_server(work / "prefect")
         os.environ["PREFECT_API_URL"] = url
         try:
-            clean = run_once(scenario, work / "clean", latency=args.latency, slots=args.slots, seed=None)
-            faulty = run_once(scenario, work / "faulty", latency=args.latency, slots=args.slots, seed=args.seed)
-            clean_rows, faulty_rows = rows(work / "clean"), rows(work / "faulty")
-            counts = {"fault-free": call_counts(work / "clean"), "faults": call_counts(work / "faulty")}
+            for i, (label, (faults, overrides)) in enumerate(RUNS.items()):
+                root = work / f"run-{i}"
+                seed = args.seed if faults else None
+                result = run_once(scenario, root, latency=args.latency, slots=args.slots, seed=seed, overrides=overrides)
+                results[label] = {**result, "rows": rows(root), "counts": call_counts(root)}
         finally:
             stop_prefect_server(prefect)
 
     table = Table(title=f"{args.personas} personas; faults per request: " + ", ".join(f"{v:.0%} {k}" for k, v in RATES.items()))
-    for column in ("run", "status", "failures", "wall s", "requests", "retries", "repairs", "resamples", "events", "extractions", "personas"):
+    columns = ("run", "status", "failures", "wall s", "requests", "/ fault-free", "retries", "repairs", "resamples", *(f"{n} (lost)" for n in _CONTENT))
+    for column in columns:
         table.add_column(column, justify="right")
-    for label, result, data in (("fault-free", clean, clean_rows), ("faults", faulty, faulty_rows)):
-        c = counts[label]
+    clean = results["fault-free"]
+    for label, result in results.items():
+        c, summary = result["counts"], result["summary"]
+        lost = [f"{len(result['rows'][n])} ({missing(clean['rows'][n], result['rows'][n])})" for n in _CONTENT]
         table.add_row(
-            label, str(result["summary"].get("status")), str(result["summary"].get("failures", "-")), f"{result['wall_s']:.1f}", str(result["server_calls"]),
-            str(c["retries"]), str(c["repairs"]), str(c["resamples"]), *(str(len(data[name])) for name in _CONTENT),
+            label, str(summary.get("status")), str(summary.get("failures", "-")), f"{result['wall_s']:.1f}",
+            str(result["server_calls"]), f"{result['server_calls'] / max(clean['server_calls'], 1):.3f}",
+            str(c["retries"]), str(c["repairs"]), str(c["resamples"]), *lost,
         )
     console.print(table)
-    for label, result in (("fault-free", clean), ("faults", faulty)):
+    for label, result in results.items():
         if result["error"]:
-            console.print(f"{label} run failed: {result['error']}")
-    lost = {name: missing(clean_rows[name], faulty_rows[name]) for name in _CONTENT}
-    console.print("rows of the fault-free run missing from the faulty run: " + ", ".join(f"{k} {v}" for k, v in lost.items()))
-    served = Counter(draws(args.seed, faulty["server_calls"]))  # the queue is consumed in arrival order
-    console.print("faults served: " + ", ".join(f"{served[kind]} {kind}" for kind in RATES))
-    console.print(f"requests, faulty / fault-free: {faulty['server_calls'] / max(clean['server_calls'], 1):.3f}")
+            console.print(f"{label}: the run failed: {result['error']}")
+        elif RUNS[label][0]:
+            served = Counter(draws(args.seed, result["server_calls"]))  # the queue is consumed in arrival order
+            console.print(f"{label}: faults served: " + ", ".join(f"{served[kind]} {kind}" for kind in RATES))
 
 
 if __name__ == "__main__":
