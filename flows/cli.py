@@ -273,10 +273,26 @@ def validate(
 # ----- sql / runs / show -----
 
 
+def _intervals_as_text(table: Any) -> Any:
+    """Interval columns as DuckDB writes them ('1 day 02:30:00'): Arrow's have no CSV form and print as MonthDayNano(...)."""
+    import pyarrow as pa
+
+    names = [field.name for field in table.schema if pa.types.is_interval(field.type)]
+    if not names:
+        return table
+    import duckdb
+
+    casts = ", ".join('CAST("{0}" AS VARCHAR) AS "{0}"'.format(name.replace('"', '""')) for name in names)
+    with duckdb.connect() as connection:
+        connection.register("result", table)
+        return connection.sql(f"SELECT * REPLACE ({casts}) FROM result").to_arrow_table()
+
+
 def _print_table(table: Any, fmt: Format, out_file: Path | None) -> None:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    table = _intervals_as_text(table)
     if fmt is Format.parquet:
         if out_file is None:
             from troupe.errors import ConfigError
@@ -303,6 +319,10 @@ def _print_table(table: Any, fmt: Format, out_file: Path | None) -> None:
             sys.stdout.write(text + "\n")
         return
     rich_table = Table(*(escape(name) for name in table.column_names), show_lines=False)
+    if "run_id" in table.column_names:  # `troupe show` needs the whole id: never cut or wrapped
+        column = rich_table.columns[table.column_names.index("run_id")]
+        column.no_wrap = True
+        column.min_width = max((len(str(v)) for v in table.column("run_id").to_pylist()), default=6)
     for row in table.to_pylist():
         rich_table.add_row(*("" if v is None else escape(str(v)) for v in row.values()))
     out.print(rich_table)

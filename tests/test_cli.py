@@ -378,6 +378,37 @@ def test_runs_are_ordered_by_time_not_by_the_second(tmp_path: Path) -> None:
     assert re.findall(r"^│ ([abc]) ", result.stdout, re.M) == ["b", "c", "a"]
 
 
+def test_runs_never_cuts_the_run_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 80 columns the other columns shrink; the run id stays whole on one line, ready for troupe show."""
+    from troupe.datasets import write_partition
+    from troupe.datasets.rows import runs_table
+
+    run_id = "20261201-150945-b6b3ac"
+    started = datetime(2026, 12, 1, 15, 9, 45, tzinfo=timezone.utc)
+    row = {"scenario": "a-scenario-with-a-long-name", "status": "completed", "started": started, "finished": started, "model": "gpt-4o-mini-2024-07-18"}
+    write_partition(tmp_path, "runs", run_id, runs_table(row))
+    monkeypatch.setattr(cli.out, "width", 80)
+    result = invoke("runs", "--datasets", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert re.search(rf"^│ {run_id} │", result.stdout, re.M), result.stdout
+
+
+INTERVALS = "SELECT INTERVAL 90 MINUTE AS wait, INTERVAL '1 month 2 days' AS span, CAST(NULL AS INTERVAL) AS missing"
+
+
+def test_sql_prints_intervals_as_text(tmp_path: Path) -> None:
+    table = invoke("sql", INTERVALS, "--datasets", tmp_path)
+    assert table.exit_code == 0, table.output
+    assert re.search(r"│ 01:30:00 │ 1 month 2 days │\s+│", table.stdout), table.stdout
+    assert "MonthDayNano" not in table.stdout
+    as_csv = invoke("sql", INTERVALS, "--datasets", tmp_path, "--format", "csv")
+    assert as_csv.exit_code == 0, as_csv.output
+    assert list(csv.reader(io.StringIO(as_csv.stdout))) == [["wait", "span", "missing"], ["01:30:00", "1 month 2 days", ""]]
+    as_json = invoke("sql", INTERVALS, "--datasets", tmp_path, "--format", "json")
+    assert json.loads(as_json.stdout) == [{"wait": "01:30:00", "span": "1 month 2 days", "missing": None}]
+
+
 def test_show_renders_the_transcript_from_events(demo_runs: DemoRuns) -> None:
     result = invoke("show", "r1", "--datasets", demo_runs.root)
     assert result.exit_code == 0, result.output
@@ -487,8 +518,15 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     assert f"Example: troupe {command}" in result.stdout
 
 
+@pytest.mark.parametrize("command", ["start", "stop", "status"])
+def test_every_server_command_has_help_with_an_example(command: str) -> None:
+    result = invoke("server", command, "--help")
+    assert result.exit_code == 0, result.output
+    assert f"Example: troupe server {command}" in result.stdout
+
+
 def test_the_top_level_help_lists_every_command() -> None:
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in COMMANDS:
+    for command in (*COMMANDS, "server"):
         assert re.search(rf"│ {command}\s", result.stdout), command
