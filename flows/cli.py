@@ -475,10 +475,10 @@ def serve(
     set_: Annotated[list[str], typer.Option("--set", help="Override a setting: section.key=value (repeatable).")] = [],
     debug: DebugOption = False,
 ) -> None:
-    """Serve the scenario flow on a schedule from the Prefect API you are configured for.
+    """Serve the scenario flow on a schedule from the Prefect API a run would use.
 
-    Start a server first (prefect server start) and export PREFECT_API_URL; the deployment and its
-    runs then appear in the Prefect UI. Stop serving with Ctrl-C.
+    That is PREFECT_API_URL when set, else troupe's background Prefect server ([prefect] server =
+    auto, started if needed); the deployment and its runs appear in its UI. Stop serving with Ctrl-C.
 
     Example: troupe serve focus_group.yaml --cron "0 3 * * *"
     """
@@ -490,8 +490,10 @@ def serve(
             raise ConfigError("serve: give exactly one of --cron or --interval")
         loaded = load_scenario(scenario)
         overrides = _overrides(set_, None)
-        from flows import scenario_flow
+        from flows import scenario_flow, server
+        from troupe.config import load_config
 
+        api = server.resolve(load_config().with_overrides(overrides).prefect)
         parameters = {
             "scenario_path": str(scenario.resolve()),
             "datasets_root": str(_root(datasets).resolve()),
@@ -499,7 +501,8 @@ def serve(
         }
         deployment = name or loaded.scenario.name
         out.print(f"serving troupe-scenario/{deployment} ({'cron ' + cron if cron else f'every {interval} s'}); Ctrl-C stops")
-        scenario_flow.serve(name=deployment, cron=cron, interval=interval, parameters=parameters, print_starting_message=False)
+        with server.using(api):
+            scenario_flow.serve(name=deployment, cron=cron, interval=interval, parameters=parameters, print_starting_message=False)
 
 
 # ----- server -----
