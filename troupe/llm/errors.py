@@ -26,8 +26,20 @@ class LLMTruncated(LLMError):
 
 
 class LLMUnavailable(LLMError):
-    """Transient faults (429, 5xx, timeouts, connection errors) persisted through every attempt."""
+    """Transient faults (429, 5xx, timeouts, connection errors) persisted through every attempt.
+
+    The task layer retries these; for the embedded model a read timeout (a busy machine) is one too.
+    """
 
 
 class LLMStructuredOutputError(LLMError):
     """The reply did not match the requested schema, even after one repair round."""
+
+
+class LLMServerDied(LLMError):
+    """The embedded model server this process started has died (exit code or signal, e.g. SIGSEGV).
+
+    Not transient: the same build on the same machine dies the same way, so neither the gateway nor
+    the task layer retries it, and troupe does not restart the server. The message names the cause,
+    the server's last log lines, its log file and the fix.
+    """

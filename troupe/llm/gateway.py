@@ -89,6 +89,8 @@ class _Endpoint:
     limiter: EndpointLimiter
     secret: str | None
     label: str
+    # The embedded server: read timeouts scaled to each prompt and the queue, never below this.
+    timeout_floor_s: float | None = None
 
 
 # One client and limiter per endpoint, shared by every gateway in the process: limits are a
@@ -314,11 +316,16 @@ class LLMGateway:
         common: dict[str, Any] = {"timeout": llm.timeout_s, "max_retries": 0}
         secret = api_key(llm)
         if llm.api_type == "local":
-            from ..local_model import ensure_server  # the embedded model server, started on demand
+            from ..local_model import CHARS_PER_TOKEN, ensure_server, log_path, read_timeout
 
             base_url = llm.base_url or await asyncio.to_thread(ensure_server, self.config.local)
-            client = openai.AsyncOpenAI(base_url=base_url, api_key="local", **common)
-            return _Endpoint(client, limiter, None, f"embedded model at {base_url}")
+            # Requests without a timeout of their own (embeddings) may queue behind every chat request.
+            longest = read_timeout(
+                llm.timeout_s, int(self.config.local.n_ctx * CHARS_PER_TOKEN), llm.max_tokens, llm.max_concurrency
+            )
+            client = openai.AsyncOpenAI(base_url=base_url, api_key="local", **{**common, "timeout": longest})
+            log = "" if llm.base_url else f" (log {log_path(self.config.local)})"
+            return _Endpoint(client, limiter, None, f"embedded model at {base_url}{log}", timeout_floor_s=llm.timeout_s)
         if llm.api_type == "azure":
             endpoint = llm.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT", "")
             if not endpoint or not secret:
@@ -377,10 +384,21 @@ class LLMGateway:
                 with attempt:
                     attempts += 1
                     async with endpoint.limiter.slot(estimate):
+                        timeout = self._read_timeout(request, endpoint)
                         try:
-                            completion = await endpoint.client.chat.completions.create(**body)
+                            completion = await endpoint.client.chat.completions.create(**body, timeout=timeout)
                         except openai.RateLimitError:
                             await endpoint.limiter.on_rate_limited()
+                            raise
+                        except openai.APITimeoutError:
+                            if endpoint.timeout_floor_s is not None:
+                                # Busy, not gone: the wait was already generous, and the server still
+                                # computes the abandoned request, so a retry would only queue more.
+                                raise LLMUnavailable(
+                                    f"{endpoint.label}: no reply within {timeout:.0f} s with "
+                                    f"{endpoint.limiter.active} requests in flight; the server runs but the "
+                                    "machine is too busy: run less at once, or raise [llm] timeout_s"
+                                ) from None
                             raise
                         except openai.APIConnectionError:
                             await self._revive_local_server()
@@ -403,12 +421,28 @@ class LLMGateway:
         endpoint.limiter.settle_tokens(estimate, raw.usage.prompt_tokens + raw.usage.completion_tokens)
         return raw, attempts
 
+    @staticmethod
+    def _read_timeout(request: ChatRequest, endpoint: _Endpoint) -> float | openai.NotGiven:
+        """The embedded server's read timeout for this request (others keep the client's [llm] timeout_s)."""
+        if endpoint.timeout_floor_s is None:
+            return openai.NOT_GIVEN
+        from ..local_model import read_timeout
+
+        prompt_chars = len(json.dumps(request.messages))
+        return read_timeout(endpoint.timeout_floor_s, prompt_chars, request.max_tokens, endpoint.limiter.active)
+
     async def _revive_local_server(self) -> None:
-        """The embedded server went away (the process that started it exited): start one before the retry."""
+        """A connection to the embedded server failed: find out why before any retry.
+
+        If the server this process started has died, ensure_server raises LLMServerDied (its exit
+        status, log tail, log file and fix) and the call stops at once: a crash does not mend by
+        retrying. If nothing answers (the process that started it exited), it starts a new one. A
+        busy server is left alone.
+        """
         if self.config.llm.api_type == "local" and not self.config.llm.base_url:
             from ..local_model import ensure_server
 
-            await asyncio.to_thread(ensure_server, self.config.local)
+            await asyncio.to_thread(lambda: ensure_server(self.config.local, grace_s=1.0))
 
     def _raw(self, completion: Any, endpoint: _Endpoint, max_tokens: int) -> RawResponse:
         if not completion.choices:
