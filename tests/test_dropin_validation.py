@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import fake_config
 from tests.fake_openai import FakeOpenAI
-from tests.scripted import Script, agent_of, done, is_repair, schema_of, talk, turn_requests
+from tests.scripted import Script, done, schema_of, talk, turn_requests
 from troupe import TinyPerson, TinyWorld
 from troupe.errors import ConfigError
 from troupe.experimentation import Proposition as PropositionFromExperimentation
