@@ -28,33 +28,7 @@ LATENCY_S = 8.0
 # one that cancels them stops in the time Prefect and Python take to wind down (1-4 s here).
 STOP_WITHIN_S = LATENCY_S - 1
 
-# Four one-person worlds of six steps: four calls in flight at a time, 24 turns and 4 extractions in all.
-SCENARIO = """
-name: slow-square
-config:
-  simulation.persona_max_items: 1
-  simulation.max_turns_until_done: 1
-personas:
-{personas}
-worlds:
-{worlds}
-extraction:
-  objective: What each person thinks of the fountain.
-  fields:
-    opinion: {{type: str, description: "one sentence"}}
-"""
-PEOPLE = ("Ana", "Ben", "Cy", "Di")
-
-
-def write_scenario(path: Path) -> Path:
-    personas = "\n".join(f"  - persona: {{name: {name}, age: {30 + 10 * i}}}" for i, name in enumerate(PEOPLE))
-    worlds = "\n".join(
-        f"  - {{name: W{i}, agents: [{name}], steps: 6, stimuli: "
-        f'[{{step: 1, kind: broadcast, source: Mayor, content: "A fountain is coming."}}]}}'
-        for i, name in enumerate(PEOPLE)
-    )
-    path.write_text(SCENARIO.format(personas=personas, worlds=worlds))
-    return path
+SCENARIO = REPO / "tests" / "data" / "scenarios" / "four_worlds.yaml"  # four worlds, up to four calls at once
 
 
 def run_env(fake: FakeOpenAI, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -132,7 +106,7 @@ def test_a_signal_stops_the_run_within_seconds(
     prefect_server: str, fake: FakeOpenAI, tmp_path: Path, sig: int, to_group: bool, code: int
 ) -> None:
     fake.latency_s = LATENCY_S
-    scenario, root = write_scenario(tmp_path / "slow.yaml"), tmp_path / "data"
+    scenario, root = SCENARIO, tmp_path / "data"
     process = start(scenario, root, "r", run_env(fake, tmp_path))
     wait_for_calls(fake, 6, process)  # the personas are done, the first turns are in flight
     seconds, stdout, stderr = interrupt(process, sig, to_group)
@@ -147,7 +121,7 @@ def test_a_signal_stops_the_run_within_seconds(
 
 @pytest.mark.slow
 def test_a_rerun_pays_only_for_what_did_not_finish(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
-    scenario = write_scenario(tmp_path / "slow.yaml")
+    scenario = SCENARIO
     full = start(scenario, tmp_path / "full", "full", run_env(fake, tmp_path))
     assert full.wait(timeout=180) == 0, full.communicate()[1]
     total = fake.calls
@@ -181,7 +155,7 @@ def test_sigterm_stops_the_temporary_prefect_server_too(fake: FakeOpenAI, tmp_pa
     fake.latency_s = LATENCY_S
     env = run_env(fake, tmp_path, TROUPE_PREFECT__SERVER="ephemeral")
     env.pop("PREFECT_API_URL", None)
-    scenario, root = write_scenario(tmp_path / "slow.yaml"), tmp_path / "data"
+    scenario, root = SCENARIO, tmp_path / "data"
     process = start(scenario, root, "r", env)
     wait_for_calls(fake, 6, process, timeout=180)  # the temporary server takes 10-25 s to start here
     seconds, _, stderr = interrupt(process, signal.SIGTERM, to_group=False)

@@ -2,7 +2,8 @@
 
 The scenario flow runs from plain Python through ``runner.run_flow``, as any caller would, on
 Prefect's thread pool and on a local Dask cluster of two worker processes; both write the same
-datasets (same part files, same rows; only the wall-clock columns differ).
+datasets (same part files, same rows; only the wall-clock columns differ), and the endpoint's
+concurrency limit holds across the workers.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from troupe.config import Config
 from troupe.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
-SCENARIO = REPO / "tests" / "data" / "scenarios" / "square.yaml"
+SCENARIO = REPO / "tests" / "data" / "scenarios" / "four_worlds.yaml"
 CLOCK_COLUMNS = {"started", "finished", "latency_s"}  # when things happened and how long they took
 
 
@@ -32,13 +33,13 @@ def with_runner(config: Config, **pipeline: object) -> Config:
     return config.with_overrides({f"pipeline.{k}": v for k, v in pipeline.items()})
 
 
-def run_scenario(fake: FakeOpenAI, root: Path, **pipeline: object) -> dict[str, object]:
+def run_scenario(fake: FakeOpenAI, root: Path, concurrency: int, **pipeline: object) -> dict[str, object]:
     from flows import scenario_flow
 
-    config = with_runner(fake_config(fake, root), **pipeline)
+    config = with_runner(fake_config(fake, root, **{"llm.max_concurrency": concurrency}), **pipeline)
     overrides = {
         "llm.api_type": "openai", "llm.base_url": fake.url, "llm.model": "fake-model", "llm.max_attempts": "3",
-        "cache.dir": str(root / "cache"), "simulation.transcript": "false",
+        "llm.max_concurrency": str(concurrency), "cache.dir": str(root / "cache"), "simulation.transcript": "false",
         **{f"pipeline.{k}": str(v) for k, v in pipeline.items()},
     }
     return runner.run_flow(scenario_flow, config, str(SCENARIO), "r", str(root / "datasets"), runner.flow_overrides(config, overrides))
@@ -64,10 +65,17 @@ def dataset_files(root: Path) -> dict[str, pa.Table]:
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("prefect_dask") is None, reason="needs the dask extra")
 def test_a_local_dask_cluster_writes_the_same_datasets_as_threads(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
-    threads = run_scenario(fake, tmp_path / "threads", runner="threads")
-    calls = fake.calls
-    dask = run_scenario(fake, tmp_path / "dask", runner="dask", cluster_workers=2)
-    assert fake.calls == 2 * calls > 0  # separate caches: the Dask run paid for every call again
+    # One world per shard, so the four worlds' shards spread over both workers; two calls at
+    # most at the endpoint, which each worker could reach on its own if the limit were not split.
+    fake.latency_s = 0.2
+    settings = {"shard_size": 1, "max_workers": 8}
+    threads = run_scenario(fake, tmp_path / "threads", runner="threads", concurrency=2, **settings)
+    calls, peak = fake.calls, fake.peak_concurrency
+    fake.reset()
+    fake.latency_s = 0.2
+    dask = run_scenario(fake, tmp_path / "dask", runner="dask", cluster_workers=2, concurrency=2, **settings)
+    assert fake.calls == calls > 0  # separate caches: the Dask run paid for every call again
+    assert peak == 2 and fake.peak_concurrency <= 2  # the limit held across the two worker processes
     assert threads["status"] == dask["status"] == "completed"
     assert threads["task_runs"] == dask["task_runs"]
 
