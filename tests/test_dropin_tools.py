@@ -206,3 +206,21 @@ def test_reports_from_agents_interactions_and_data(fake: FakeOpenAI, gateway: LL
     assert saved.read_text() == "# Report\n\nPeople like the bakery."
     with pytest.raises(ValueError, match="no report yet"):
         ResultsReporter().save_report(tmp_path / "none.md")
+
+
+def test_a_fresh_process_restores_an_agent_with_shipped_tools(fake: FakeOpenAI, gateway: LLMGateway, tmp_path: Path) -> None:
+    """As a pipeline worker does: nothing imported troupe.tools there before the agent arrives."""
+    import subprocess
+    import sys
+
+    lisa = _lisa(gateway, TinyCalendar(), TinyWordProcessor())
+    state = tmp_path / "lisa.json"
+    state.write_text(json.dumps(lisa.to_json()))
+    code = (
+        "import json, sys; from troupe.agent.person import TinyPerson; "
+        f"a = TinyPerson.from_json(json.load(open({str(state)!r})), transcript=False); "
+        "assert 'troupe.tools' in sys.modules; print([type(f).__name__ for f in a.faculties])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['TinyCalendar', 'TinyWordProcessor']"

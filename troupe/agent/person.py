@@ -64,8 +64,18 @@ def faculty_name(faculty: Faculty) -> str:
     return str(getattr(faculty, "name", "") or type(faculty).__name__)
 
 
+# Faculties troupe ships, by the module that registers them: a worker process that restores an agent
+# with one of them (a pipeline step on a cluster) imports it on demand instead of failing.
+_SHIPPED_FACULTIES = {"TinyCalendar": "troupe.tools", "TinyWordProcessor": "troupe.tools"}
+
+
 def make_faculty(name: str) -> Faculty:
     factory = _FACULTIES.get(name)
+    if factory is None and name in _SHIPPED_FACULTIES:
+        import importlib
+
+        importlib.import_module(_SHIPPED_FACULTIES[name])
+        factory = _FACULTIES.get(name)
     if factory is None:
         known = ", ".join(sorted(_FACULTIES)) or "none"
         raise SpecError(f"faculty {name!r} is not registered (registered: {known}); import the module that calls register_faculty({name!r}, ...)")
