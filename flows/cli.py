@@ -164,31 +164,31 @@ def _run(
     from flows import interrupts, runner, scenario_flow  # noqa: I001 - runner loads Prefect quietly
 
     task_runner = runner.task_runner(config)  # a missing extra stops here, before a server starts
-    api = server.resolve(config.prefect)  # starts or reuses troupe's Prefect server ([prefect] server = auto)
-    if not quiet:
-        err.print(escape(f"Prefect: {api.source}" + (f", UI at {api.url.removesuffix('/api')}" if api.url else "")), style="dim")
-
     display = _Display(err)
     unsubscribe = progress.subscribe(display) if not quiet else (lambda: None)
     started = time.perf_counter()
     arguments = (str(scenario.resolve()), run_id, str(datasets) if datasets else None, runner.flow_overrides(config, overrides))
+    phase = "before the run started; nothing was written"
     try:
-        with interrupts.handling_signals(keep=lambda: server.kept(config.prefect)), server.using(api):
-            with _console_logs(debug), (nullcontext() if quiet else display.progress):
-                state = scenario_flow.with_options(task_runner=task_runner)(*arguments, return_state=True)
-            completed = state.is_completed()
-            summary = state.result() if completed else None
-            server.settle(state.state_details.flow_run_id, summary["run_id"] if summary else run_id, summary and summary.get("task_runs"))
-            if not completed:
-                state.result()  # raises the run's error
+        with interrupts.handling_signals(keep=lambda: server.kept(config.prefect)):
+            api = server.resolve(config.prefect)  # starts or reuses troupe's Prefect server ([prefect] server = auto)
+            if not quiet:
+                err.print(escape(f"Prefect: {api.source}" + (f", UI at {api.url.removesuffix('/api')}" if api.url else "")), style="dim")
+            with server.using(api):
+                phase = "and its row says cancelled; rerun it to finish (finished calls are cached)"
+                with _console_logs(debug), (nullcontext() if quiet else display.progress):
+                    state = scenario_flow.with_options(task_runner=task_runner)(*arguments, return_state=True)
+                phase = f"after the run ended ({state.name})"
+                completed = state.is_completed()
+                summary = state.result() if completed else None
+                server.settle(state.state_details.flow_run_id, summary["run_id"] if summary else run_id, summary and summary.get("task_runs"))
+                if not completed:
+                    state.result()  # raises the run's error
     except BaseException as exc:
         code = interrupts.exit_code(exc)
         if code is None:
             raise
-        err.print(
-            escape(f"interrupted: the run stopped and its row says cancelled; rerun it to finish (finished calls are cached)"),
-            style="bold red",
-        )
+        err.print(escape(f"interrupted: stopped {phase}"), style="bold red")
         raise typer.Exit(code) from None
     finally:
         unsubscribe()

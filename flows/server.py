@@ -130,20 +130,11 @@ def start(config: PrefectConfig) -> tuple[ServerState | None, bool]:
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                 start_new_session=True,  # its own process group: Ctrl-C on a run does not reach it
             )
-        deadline = time.monotonic() + config.startup_timeout_s
-        while not healthy(url):
-            if process.poll() is not None:
-                raise ConfigError(
-                    f"the Prefect server exited with code {process.returncode} ({_last_line(log)}); see {log}, "
-                    f"or pick another port with [prefect] port (TROUPE_PREFECT__PORT)"
-                )
-            if time.monotonic() > deadline:
-                _stop_pid(process.pid)
-                raise ConfigError(
-                    f"the Prefect server did not answer within {config.startup_timeout_s:g} s; see {log}, "
-                    f"or raise [prefect] startup_timeout_s"
-                )
-            time.sleep(0.2)
+        try:
+            _wait_until_healthy(process, url, log, config.startup_timeout_s)
+        except BaseException:  # a timeout, or Ctrl-C while it starts: no server left without a pid file
+            _stop_pid(process.pid)
+            raise
         state = ServerState(
             pid=process.pid, port=config.port, url=url, home=str(home), started=datetime.now(timezone.utc), log=str(log)
         )
@@ -151,6 +142,21 @@ def start(config: PrefectConfig) -> tuple[ServerState | None, bool]:
         temporary.write_text(state.model_dump_json(indent=1))
         temporary.replace(home / STATE_FILE)
         return state, True
+
+
+def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not healthy(url):
+        if process.poll() is not None:
+            raise ConfigError(
+                f"the Prefect server exited with code {process.returncode} ({_last_line(log)}); see {log}, "
+                f"or pick another port with [prefect] port (TROUPE_PREFECT__PORT)"
+            )
+        if time.monotonic() > deadline:
+            raise ConfigError(
+                f"the Prefect server did not answer within {timeout_s:g} s; see {log}, or raise [prefect] startup_timeout_s"
+            )
+        time.sleep(0.2)
 
 
 def stop(config: PrefectConfig) -> ServerState | None:

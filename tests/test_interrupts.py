@@ -114,7 +114,7 @@ def test_a_signal_stops_the_run_within_seconds(
     assert process.returncode == code, stderr
     assert seconds < STOP_WITHIN_S, f"took {seconds:.1f} s to stop"
     assert "Traceback" not in stdout + stderr
-    assert "interrupted: the run stopped and its row says cancelled" in stderr
+    assert "interrupted: stopped and its row says cancelled" in stderr
     assert run_status(root, "r")[0] == "cancelled"
     assert_session_gone(process.pid)
 

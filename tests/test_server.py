@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -109,16 +110,40 @@ def test_a_run_starts_the_server_once_and_it_stays(fake: FakeOpenAI, tmp_path: P
 
 
 @pytest.mark.slow
-def test_server_start_then_stop(home: tuple[PrefectConfig, dict[str, str]]) -> None:
+def test_two_starts_at_once_share_one_server(home: tuple[PrefectConfig, dict[str, str]]) -> None:
     config, env = home
-    started = troupe("server", "start", env=env)
-    assert started.returncode == 0, started.stderr
+    command = [sys.executable, "-m", "flows.cli", "server", "start"]
+    starts = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO) for _ in range(2)]
+    outputs = [process.communicate(timeout=240)[0] for process in starts]
+    assert [process.returncode for process in starts] == [0, 0], outputs
     state = server.status(config)
-    assert state is not None and f"Prefect server started: pid {state.pid}" in started.stdout
-    assert server.healthy(state.url)
+    assert state is not None and server.healthy(state.url)
+    assert sorted(f"pid {state.pid}," in out and ("started" in out) for out in outputs) == [False, True], outputs
+    assert sum("already running" in out for out in outputs) == 1, outputs
     assert troupe("server", "stop", env=env).returncode == 0
     assert not server.healthy(state.url)
     assert not (Path(config.home) / server.STATE_FILE).exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_server_starts_leaves_no_server(fake: FakeOpenAI, tmp_path: Path, home: tuple[PrefectConfig, dict[str, str]]) -> None:
+    config, env = home
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", str(DEMO), "--datasets", str(tmp_path / "data")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**env, **llm(fake)}, cwd=REPO,
+    )
+    log = Path(config.home) / "server.log"
+    deadline = time.monotonic() + 120
+    while not log.exists():  # the server process has been started, and is not up yet
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted: stopped before the run started; nothing was written" in stderr and "Traceback" not in stderr
+    time.sleep(1)
+    assert not server.healthy(server.api_url(config)) and server.status(config) is None
+    assert not (tmp_path / "data").exists() and fake.calls == 0
 
 
 def test_server_none_needs_prefect_api_url(fake: FakeOpenAI, tmp_path: Path, home: tuple[PrefectConfig, dict[str, str]]) -> None:
