@@ -10,6 +10,7 @@ that had not finished.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -161,5 +162,21 @@ def test_sigterm_stops_the_temporary_prefect_server_too(fake: FakeOpenAI, tmp_pa
     seconds, _, stderr = interrupt(process, signal.SIGTERM, to_group=False)
     assert process.returncode == 143, stderr
     assert seconds < STOP_WITHIN_S, f"took {seconds:.1f} s to stop"
+    assert run_status(root, "r")[0] == "cancelled"
+    assert_session_gone(process.pid)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("prefect_dask") is None, reason="needs the dask extra")
+def test_sigterm_stops_a_run_on_a_local_dask_cluster(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+    """The cluster's worker processes go with the run; Dask gives each 4 s to close, so the bound is looser."""
+    fake.latency_s = LATENCY_S
+    env = run_env(fake, tmp_path, TROUPE_PIPELINE__RUNNER="dask", TROUPE_PIPELINE__CLUSTER_WORKERS="2", TROUPE_PIPELINE__SHARD_SIZE="1")
+    root = tmp_path / "data"
+    process = start(SCENARIO, root, "r", env)
+    wait_for_calls(fake, 6, process, timeout=180)
+    seconds, _, stderr = interrupt(process, signal.SIGTERM, to_group=False)
+    assert process.returncode == 143, stderr
+    assert seconds < 15, f"took {seconds:.1f} s to stop"
     assert run_status(root, "r")[0] == "cancelled"
     assert_session_gone(process.pid)
