@@ -259,8 +259,8 @@ def settle(flow_run_id: Any, name: str | None, task_runs: int | None, timeout_s:
 
     Prefect reports task-run states as events, sent by a background worker and recorded by the
     server asynchronously; a process that exits at once loses the ones still queued. This drains
-    the queue, then waits (up to timeout_s) until the server lists task_runs task runs for the flow
-    run, or, when the count is unknown, until the number it lists stops growing.
+    the queue, then waits (up to timeout_s) until the server lists task_runs task runs of the flow
+    run in a final state, or, when the count is unknown, until that number stops growing.
     """
     from prefect.client.orchestration import get_client
     from prefect.events.worker import EventsWorker
@@ -269,7 +269,8 @@ def settle(flow_run_id: Any, name: str | None, task_runs: int | None, timeout_s:
     with get_client(sync_client=True) as client:
         if name:
             client.update_flow_run(flow_run_id, name=name)
-        runs = {"flow_runs": {"id": {"any_": [str(flow_run_id)]}}}
+        final = ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]
+        runs = {"flow_runs": {"id": {"any_": [str(flow_run_id)]}}, "task_runs": {"state": {"type": {"any_": final}}}}
         deadline, seen = time.monotonic() + timeout_s, -1
         while time.monotonic() < deadline:
             count = int(client.request("POST", "/task_runs/count", json=runs).json())
