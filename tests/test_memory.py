@@ -46,7 +46,7 @@ def test_episode_window_in_the_prompt(fake: FakeOpenAI, tmp_path: Path) -> None:
         '[0] Oscar said: "message seven"\n'
         '[0] Oscar said: "message eight"\n'
         "\n"
-        "Act now as Lisa."
+        "Act now as Lisa: what do you make of what Oscar said, and what do you say back?"
     )
     # All events stay in the state; only the prompt is windowed.
     assert len(lisa.state.episodes) == 8 + 2
