@@ -126,15 +126,12 @@ def personas_stage(run: Run, book: Book) -> int:
     task = configured(personas_shard, run.config)
     runtime, code = runtime_of(run.config, run.run_id), code_digest()
     models = run.loaded.persona_models()
-    jobs = []
-    for index, start in enumerate(range(0, len(specs), size)):
-        batch = specs[start : start + size]
-        text = json.dumps(batch, ensure_ascii=False, sort_keys=True)
-        part_id = cache_key({"personas": text, "code": code})
-        jobs.append((index, batch, part_id, text))
 
     def submit() -> Iterator[tuple[PrefectFuture[Any], Any]]:
-        for index, batch, part_id, text in jobs:
+        for index, start in enumerate(range(0, len(specs), size)):
+            batch = specs[start : start + size]
+            text = json.dumps(batch, ensure_ascii=False, sort_keys=True)
+            part_id = cache_key({"personas": text, "code": code})
             yield task.submit(text, index, part_id, code, runtime), (index, batch, part_id)
 
     for future, (index, batch, part_id) in _windowed(submit(), run.config.pipeline.window):
