@@ -64,7 +64,7 @@ def write_run(root: Path, people: int) -> None:
     write_partition(root, "runs", RUN, table_from_rows([{"scenario": "bench", "status": "completed", "model": "m", "api_type": "openai",
                                                          "calls": len(calls), "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0,
                                                          "cost_usd": 0.0}], RUNS))
-    write_partition(root, "personas", RUN, table_from_rows(personas, pa.schema([*PERSONAS, ("sampled", pa.string())])))
+    write_partition(root, "personas", RUN, table_from_rows(personas, PERSONAS if "sampled" in PERSONAS.names else pa.schema([*PERSONAS, ("sampled", pa.string())])))
     write_partition(root, "events", RUN, table_from_rows(events, EVENTS))
     write_partition(root, "extractions", RUN, table_from_rows(extractions, extractions_schema({"visit": "bool", "favourite": "str", "idea": "str"})))
     write_partition(root, "llm_calls", RUN, table_from_rows(calls, LLM_CALLS))

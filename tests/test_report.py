@@ -112,6 +112,7 @@ def test_bad_input_is_one_line_and_writes_nothing(sample: SampleRun, tmp_path: P
 
 SURVEY_RUN = "survey-1"
 AD_ANSWERS = ["Ad A"] * 6 + ["Ad B"] * 4  # Wilson 95% for 6/10: 31.3% - 83.2%
+WHY = "<script>alert(1)</script> | a\nnew line"  # text a model wrote: must not run, nor break a table
 
 
 def write_survey_run(root: Path, profile: bool = True) -> None:
@@ -121,10 +122,10 @@ def write_survey_run(root: Path, profile: bool = True) -> None:
         for i in range(10)
     ]
     write_partition(root, "runs", SURVEY_RUN, table_from_rows([{"scenario": "ads", "status": "completed", "model": "m", "api_type": "openai", "calls": 20, "cache_hits": 0, "prompt_tokens": 1, "completion_tokens": 1, "cost_usd": 0.0}], RUNS))
-    write_partition(root, "personas", SURVEY_RUN, table_from_rows(people, pa.schema([*PERSONAS, ("sampled", pa.string())])))
+    write_partition(root, "personas", SURVEY_RUN, table_from_rows(people, PERSONAS if "sampled" in PERSONAS.names else pa.schema([*PERSONAS, ("sampled", pa.string())])))
     answers = [
         {"agent": p["name"], "persona_id": p["persona_id"], "question_id": "ad", "question_type": "multiple_choice", "answer": a,
-         "answer_number": None, "answer_list": None, "why": "Because."}
+         "answer_number": None, "answer_list": None, "why": WHY if p["persona_id"] == "p0" else "Because."}
         for p, a in zip(people, AD_ANSWERS)
     ] + [
         {"agent": p["name"], "persona_id": p["persona_id"], "question_id": "liking", "question_type": "likert", "answer": str(i % 7 + 1),
@@ -172,7 +173,12 @@ def test_answers_get_shares_with_intervals_and_breakdowns_by_attribute(tmp_path:
     assert population.charts[0].title == "region: target vs achieved"
     out = tmp_path / "out" / "survey.html"
     write(report, out)
-    assert len(IMAGE.findall(out.read_text(encoding="utf-8"))) == 6
+    html = out.read_text(encoding="utf-8")
+    assert len(IMAGE.findall(html)) == 6
+    assert "<script>" not in html and "<td>&lt;script&gt;alert(1)&lt;/script&gt; | a\nnew line</td>" in html
+    write(report, out.with_suffix(".md"))
+    markdown = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert "| Person 0 | ad | Ad A | <script>alert(1)</script> \\| a<br>new line |" in markdown
 
 
 def test_marginals_come_from_sampled_attributes_without_a_profile(tmp_path: Path) -> None:
