@@ -163,11 +163,11 @@ def _run(
     overrides = {"simulation.transcript": "true" if transcript else "false", **overrides}
     from flows import interrupts, runner, scenario_flow  # noqa: I001 - runner loads Prefect quietly
 
-    task_runner = runner.task_runner(config)  # a missing extra stops here, before a server starts
+    runner.task_runner(config)  # a missing extra stops here, before a server starts
     display = _Display(err)
     unsubscribe = progress.subscribe(display) if not quiet else (lambda: None)
     started = time.perf_counter()
-    arguments = (str(scenario.resolve()), run_id, str(datasets) if datasets else None, runner.flow_overrides(config, overrides))
+    arguments = (str(scenario.resolve()), run_id, str(datasets) if datasets else None, overrides)
     phase = "before the run started; nothing was written"
     try:
         with interrupts.handling_signals(keep=lambda: server.kept(config.prefect)):
@@ -177,7 +177,7 @@ def _run(
             with server.using(api):
                 phase = "and its row says cancelled; rerun it to finish (finished calls are cached)"
                 with _console_logs(debug), (nullcontext() if quiet else display.progress):
-                    state = scenario_flow.with_options(task_runner=task_runner)(*arguments, return_state=True)
+                    state = runner.run_flow(scenario_flow, config, *arguments, return_state=True)
                 phase = f"after the run ended ({state.name})"
                 completed = state.is_completed()
                 summary = state.result() if completed else None

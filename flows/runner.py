@@ -106,9 +106,23 @@ def task_runner(config: Config) -> Any:
     return RayTaskRunner(init_kwargs={"num_cpus": pipeline.cluster_workers, "include_dashboard": False})
 
 
-def run_flow(flow: Any, config: Config, *args: Any, **kwargs: Any) -> Any:
-    """Call flow with the configured task runner; the arguments are the flow's own."""
-    return flow.with_options(task_runner=task_runner(config))(*args, **kwargs)
+def run_flow(
+    flow: Any,
+    config: Config,
+    scenario_path: str,
+    run_id: str | None = None,
+    datasets_root: str | None = None,
+    overrides: dict[str, str] | None = None,
+    **options: Any,
+) -> Any:
+    """Run one of troupe's flows on the task runner config names, each worker with its share of the limits.
+
+    The arguments after config are the flow's own; options go to the flow call (e.g. return_state).
+    """
+    runner = task_runner(config)
+    return flow.with_options(task_runner=runner)(
+        scenario_path, run_id, datasets_root, flow_overrides(config, overrides or {}), **options
+    )
 
 
 def flow_overrides(config: Config, overrides: dict[str, str]) -> dict[str, str]:

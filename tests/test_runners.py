@@ -42,7 +42,7 @@ def run_scenario(fake: FakeOpenAI, root: Path, concurrency: int, **pipeline: obj
         "llm.max_concurrency": str(concurrency), "cache.dir": str(root / "cache"), "simulation.transcript": "false",
         **{f"pipeline.{k}": str(v) for k, v in pipeline.items()},
     }
-    return runner.run_flow(scenario_flow, config, str(SCENARIO), "r", str(root / "datasets"), runner.flow_overrides(config, overrides))
+    return runner.run_flow(scenario_flow, config, str(SCENARIO), "r", str(root / "datasets"), overrides)
 
 
 def dataset_files(root: Path) -> dict[str, pa.Table]:
