@@ -138,7 +138,7 @@ def write_survey_run(root: Path, profile: bool = True) -> None:
     failure = {"stage": "survey", "world": "", "agent": "Person 9", "step": None, "error_type": "SchemaError", "message": "no valid answer", "attempts": 3}
     write_partition(root, "failures", SURVEY_RUN, table_from_rows([failure], FAILURES))
     if profile:
-        rows = [{"dimension": "region", "category": c, "target": 5.0, "achieved": 5} for c in ("North", "South")]
+        rows = [{"dimension": "region", "category": c, "target": 5.0, "sampled": 5, "achieved": 4 + (c == "North")} for c in ("North", "South")]
         write_partition(root, "population_profile", SURVEY_RUN, pa.Table.from_pylist(rows))
 
 
@@ -169,6 +169,9 @@ def test_answers_get_shares_with_intervals_and_breakdowns_by_attribute(tmp_path:
         "answers-ad", "answers-ad-by-age", "answers-ad-by-region", "answers-liking-by-age", "answers-liking-by-region",
     ]
     population = by_title["Population"]
+    marginals = {t.title: t for t in population.tables}["Marginals"]
+    assert marginals.columns == ["dimension", "category", "target", "sampled", "achieved"]
+    assert marginals.rows == [["region", "North", "5", "5", "5"], ["region", "South", "5", "5", "4"]]
     assert [c.name for c in population.charts] == ["population-region"]
     assert population.charts[0].title == "region: target vs achieved"
     out = tmp_path / "out" / "survey.html"
@@ -186,7 +189,8 @@ def test_marginals_come_from_sampled_attributes_without_a_profile(tmp_path: Path
     with open_run(tmp_path, SURVEY_RUN) as run:
         population = next(s for s in sections(run) if s.title == "Population")
     marginals = {t.title: t for t in population.tables}["Marginals"]
-    assert marginals.rows == [["age", "18-29", "", "5"], ["age", "30-44", "", "5"], ["region", "North", "", "5"], ["region", "South", "", "5"]]
+    assert marginals.columns == ["dimension", "category", "achieved"]  # no target recorded: no empty column
+    assert marginals.rows == [["age", "18-29", "5"], ["age", "30-44", "5"], ["region", "North", "5"], ["region", "South", "5"]]
     assert [c.title for c in population.charts] == ["age: achieved (no target recorded)", "region: achieved (no target recorded)"]
 
 

@@ -6,7 +6,7 @@ dataset and column names, which docs/reports.md lists:
 
 - ``runs`` and ``llm_calls``: the run's facts and its calls by purpose;
 - ``personas`` (and its ``sampled`` column, or a ``population_profile`` dataset with
-  ``dimension, category, target, achieved``): the people and the population's marginals;
+  ``dimension, category, target, achieved`` and optionally ``sampled``): the people and the population's marginals;
 - ``answers``: the survey's answers, choice shares with 95% intervals, answers by attribute;
 - ``extractions``: the extracted records, shares of their yes/no and categorical fields;
 - ``failures``: the items that failed alone, when any did;
@@ -139,8 +139,9 @@ def run_section(run: RunData) -> Section:
 def _profile(run: RunData) -> list[dict[str, Any]]:
     """(dimension, category, target, achieved) rows: recorded by the run, or counted from personas.sampled."""
     if run.has("population_profile", "dimension", "category", "achieved"):
-        target = "target" if "target" in run.columns("population_profile") else "NULL AS target"
-        return run.rows(f"SELECT dimension, category, {target}, achieved FROM population_profile ORDER BY dimension, category")
+        present = run.columns("population_profile")
+        optional = ", ".join(c if c in present else f"NULL AS {c}" for c in ("target", "sampled"))
+        return run.rows(f"SELECT dimension, category, {optional}, achieved FROM population_profile ORDER BY dimension, category")
     if run.has("personas", "sampled"):
         values: dict[str, list[Any]] = defaultdict(list)
         for (sampled,) in run.values("SELECT sampled FROM personas WHERE sampled IS NOT NULL"):
@@ -150,7 +151,9 @@ def _profile(run: RunData) -> list[dict[str, Any]]:
         for dimension, found in sorted(values.items()):
             by = grouping(found) or Grouping(text, sorted({text(v) for v in found}))
             counts = Counter(by.of(v) for v in found)
-            rows += [{"dimension": dimension, "category": c, "target": None, "achieved": counts[c]} for c in by.order if counts[c]]
+            rows += [
+                {"dimension": dimension, "category": c, "target": None, "sampled": None, "achieved": counts[c]} for c in by.order if counts[c]
+            ]
         return rows
     return []
 
@@ -165,7 +168,8 @@ def population_section(run: RunData) -> Section | None:
     profile = _profile(run)
     if not profile:
         return section
-    section.tables.append(table("Marginals", profile, ["dimension", "category", "target", "achieved"]))
+    recorded = [c for c in ("target", "sampled") if any(r[c] is not None for r in profile)]
+    section.tables.append(table("Marginals", profile, ["dimension", "category", *recorded, "achieved"]))
     by_dimension: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in profile:
         by_dimension[row["dimension"]].append(row)
