@@ -16,7 +16,9 @@ action schema (call cache off; people from troupe's demo and a few more, each as
   staying on topic, not a good answer.
 
 --busy N runs N processes that spin on the CPU throughout (a loaded machine); --threads sets
-[local] n_threads. The load average (as ``uptime`` shows it) is printed before and after.
+[local] n_threads; --wait-policy sets the server's OMP_WAIT_POLICY (troupe's default is PASSIVE:
+llama.cpp's threads sleep rather than spin while they wait for each other); --turns 0 measures the
+speeds only. The load average (as ``uptime`` shows it) is printed before and after.
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ def turns(config: Any, gateway: LLMGateway, count: int) -> dict[str, Any]:
         before = len(gateway.ledger.records)
         t = time.perf_counter()
         try:
-            events = loop_act(person)
+            person.act(n=1)
+            events = [e for e in person.state.episodes if e.direction == "action"]
         except LLMError:
             events = []
             stats["failed"] += 1
@@ -133,17 +136,14 @@ def turns(config: Any, gateway: LLMGateway, count: int) -> dict[str, Any]:
     return stats
 
 
-def loop_act(person: TinyPerson) -> list[Any]:
-    person.act(n=1)
-    return [e for e in person.state.episodes if e.direction == "action"]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=30)
     parser.add_argument("--threads", type=int, default=0, help="[local] n_threads (0: the configured value)")
     parser.add_argument("--busy", type=int, default=0, help="spinning processes to run meanwhile")
+    parser.add_argument("--wait-policy", choices=["PASSIVE", "ACTIVE"], default="PASSIVE", help="the server's OMP_WAIT_POLICY")
     args = parser.parse_args()
+    os.environ["OMP_WAIT_POLICY"] = args.wait_policy  # the server inherits it (troupe only fills it in when unset)
     spinners = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(args.busy)]
     for spinner in spinners:
         spinner.start()
@@ -172,19 +172,21 @@ def main() -> None:
     load_after = os.getloadavg()
 
     n = stats["turns"]
-    share = lambda k: f"{stats[k]}/{n} ({stats[k] / n:.0%})"  # noqa: E731
-    table = Table(title=f"Embedded model (SmolLM2-135M-Instruct Q4_1, {config.local.n_threads} threads, {args.busy} busy processes)", show_header=False)
+    share = lambda k: f"{stats[k]}/{n} ({stats[k] / max(n, 1):.0%})"  # noqa: E731
+    title = f"Embedded model (SmolLM2-135M-Instruct Q4_1, {config.local.n_threads} threads, OMP_WAIT_POLICY={args.wait_policy}, {args.busy} busy processes)"
+    table = Table(title=title, show_header=False)
     table.add_row("load average before / after (1, 5, 15 min)", f"{' '.join(f'{x:.2f}' for x in load_before)} / {' '.join(f'{x:.2f}' for x in load_after)}")
     table.add_row("server start to first answer", f"{start_s:.2f} s")
     table.add_row("prompt processing", f"{prompt_tps:.0f} tokens/s")
     table.add_row("decode", f"{decode_tps:.1f} tokens/s")
-    table.add_row("agent turns", str(n))
-    table.add_row("mean seconds per turn", f"{stats['seconds'] / n:.1f}")
-    table.add_row("valid JSON on the first reply", share("valid"))
-    table.add_row("turns that failed (no usable reply)", share("failed"))
-    table.add_row("copy >= 8 words of the prompt", share("copy8"))
-    table.add_row("copy >= 5 words of the prompt", share("copy5"))
-    table.add_row("TALK on the stimulus's topic", share("answers"))
+    if n:
+        table.add_row("agent turns", str(n))
+        table.add_row("mean seconds per turn", f"{stats['seconds'] / n:.1f}")
+        table.add_row("valid JSON on the first reply", share("valid"))
+        table.add_row("turns that failed (no usable reply)", share("failed"))
+        table.add_row("copy >= 8 words of the prompt", share("copy8"))
+        table.add_row("copy >= 5 words of the prompt", share("copy5"))
+        table.add_row("TALK on the stimulus's topic", share("answers"))
     console = Console()
     console.print(table)
     for sample in stats["samples"]:
