@@ -14,20 +14,29 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from . import stages
+from .population import population_stage
 
 SIMULATION = ["personas", "events", "llm_calls", "failures"]
 EVERYTHING = ["personas", "events", "extractions", "llm_calls", "failures"]
+
+
+def _published(run: stages.Run) -> list[str]:
+    """The datasets a scenario run writes: the simulation's, and extractions, answers, the population profile when it has them."""
+    scenario = run.loaded.scenario
+    datasets = EVERYTHING if scenario.extraction else SIMULATION
+    return datasets + ["answers"] * (scenario.survey is not None) + ["population_profile"] * (scenario.population is not None)
 
 
 @flow(name="troupe-population", log_prints=False)
 def population_flow(
     scenario_path: str, run_id: str | None = None, datasets_root: str | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The scenario's personas as the ``personas`` dataset."""
+    """The scenario's personas as the ``personas`` dataset (and its generated population, with its calls and profile)."""
     run = stages.prepare(scenario_path, run_id, datasets_root, overrides)
     with stages.running(run) as book:
         stages.personas_stage(run, book)
-        rows = stages.publish(run, book, ["personas"])
+        run = population_stage(run, book)
+        rows = stages.publish(run, book, ["personas"] + ["llm_calls", "population_profile"] * (run.loaded.scenario.population is not None))
     return {"run_id": run.run_id, **rows}
 
 
@@ -39,8 +48,9 @@ def simulation_flow(
     run = stages.prepare(scenario_path, run_id, datasets_root, overrides)
     with stages.running(run) as book:
         stages.personas_stage(run, book)
+        run = population_stage(run, book)
         stages.worlds_stage(run, book, extract=False)
-        rows = stages.publish(run, book, SIMULATION)
+        rows = stages.publish(run, book, SIMULATION + ["population_profile"] * (run.loaded.scenario.population is not None))
     return {"run_id": run.run_id, **rows}
 
 
@@ -51,6 +61,7 @@ def extraction_flow(
     """The ``extractions`` dataset (the simulation it reads is replayed from the task cache when warm)."""
     run = stages.prepare(scenario_path, run_id, datasets_root, overrides)
     with stages.running(run) as book:
+        run = population_stage(run, book)  # the people the worlds hold (from the task cache when an earlier run made them)
         stages.worlds_stage(run, book, extract=True)
         rows = stages.publish(run, book, ["extractions"] if run.loaded.scenario.extraction else [])
     return {"run_id": run.run_id, "extractions": rows.get("extractions", 0)}
@@ -80,9 +91,10 @@ def scenario_flow(
     with stages.running(run) as book:
         try:
             stages.personas_stage(run, book)
-            stages.worlds_stage(run, book, extract=run.loaded.scenario.extraction is not None)
-            datasets = EVERYTHING if run.loaded.scenario.extraction else SIMULATION
-            rows = stages.publish(run, book, datasets)
+            run = population_stage(run, book)
+            stages.survey_stage(run, book)
+            stages.worlds_stage(run, book, extract=run.loaded.scenario.extraction is not None, survey=True)
+            rows = stages.publish(run, book, _published(run))
             rows.update({f"reduction_{k}": v for k, v in stages.reduction_stage(run).items()})
         except BaseException as exc:
             status = "failed" if isinstance(exc, Exception) else "cancelled"

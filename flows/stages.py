@@ -32,6 +32,7 @@ from tasks.parts import extraction_tables, missing, part_name, persona_tables, r
 from tasks.personas import personas_shard
 from tasks.reduction import reduce_run
 from tasks.simulation import simulate_shard
+from tasks.survey import survey_shard_task, survey_tables
 from troupe import progress
 from troupe.agent.persona import Persona
 from troupe.cache import cache_key
@@ -43,6 +44,7 @@ from troupe.errors import SpecError
 from troupe.llm import CallRecord
 from troupe.scenario import LoadedScenario, WorldSpec, load_scenario
 from troupe.simulation import ExtractionResult, ShardState, StepPlan, StepResult, WorldPlan, extend, new_world, plan_worlds, shard, step_plan
+from troupe.survey import SurveyResult
 from troupe.transcript import Transcript
 
 RUN_ID = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -192,8 +194,23 @@ class _Shard:
         if self.stage.extraction is not None:
             self.step = -1
             return self._submit_extraction(refresh=False)
-        self.states = []
-        return None
+        return self._survey_or_done()
+
+    def _survey_or_done(self) -> PrefectFuture[Any] | None:
+        """After the steps (and the extraction): the survey of the worlds it follows, if this shard has any; else done."""
+        surveyed = [i for i, p in enumerate(self.plans) if self.stage.specs[p.spec].name == self.stage.survey_after]
+        if not surveyed:
+            self.states = []
+            return None
+        self.step = -2
+        self.active = surveyed
+        return self._submit_survey(refresh=False)
+
+    def _submit_survey(self, refresh: bool) -> PrefectFuture[Any]:
+        stage = self.stage
+        state = ShardState(worlds=[self.states[i] for i in self.active]).model_dump_json()
+        self.part, future = submit_survey(stage.run, stage.book, stage.survey_task, state, stage.survey_json, self.index, refresh, True)
+        return future
 
     def _submit_step(self, refresh: bool) -> PrefectFuture[Any]:
         stage = self.stage
@@ -226,6 +243,12 @@ class _Shard:
         cached = _cached(future)
         book.task_runs += 1
         book.tasks_cached += cached
+        if self.step == -2:
+            if survey_done(stage.run, book, text, cached, self.part, self.retried):
+                self.states = []
+                return None
+            self.retried = True
+            return self._submit_survey(refresh=True)
         if self.step > 0:
             result = StepResult.model_validate_json(text)
             if cached and result.failures and not self.retried:
@@ -256,17 +279,21 @@ class _Shard:
         book.add({d: self.part for d in ("extractions", "llm_calls", "failures")})
         book.failures += len(result.failures)
         progress.emit("advance", "extract", advance=len(self.states))
-        self.states = []
-        return None
+        self.retried = False
+        return self._survey_or_done()
 
 
 class _WorldsStage:
-    def __init__(self, run: Run, book: Book, extract: bool) -> None:
+    def __init__(self, run: Run, book: Book, extract: bool, survey: bool = False) -> None:
         self.run, self.book = run, book
+        block = run.loaded.scenario.survey if survey else None
+        self.survey_after = block.after if block is not None else None
+        self.survey_json = block.survey().model_dump_json() if block is not None else ""
+        self.survey_task: Task[..., Any] = configured(survey_shard_task, run.config)
         self.specs: list[WorldSpec] = list(run.loaded.scenario.worlds)
         self.extraction = run.loaded.scenario.extraction if extract else None
         self.extraction_json = self.extraction.model_dump(mode="json") if self.extraction else None
-        self.fields = {n: f.type for n, f in self.extraction.fields.items()} if self.extraction else {}
+        self.fields = {n: f.storage_type for n, f in self.extraction.fields.items()} if self.extraction else {}
         self.personas: dict[str, Persona] = run.loaded.persona_models()
         self.settings, self.runtime, self.code = keyed_config(run.config), runtime_of(run.config, run.run_id), code_digest()
         self.step_task: Task[..., Any] = configured(simulate_shard, run.config)
@@ -287,6 +314,9 @@ class _WorldsStage:
         progress.emit("stage", "simulate", total=sum(self.specs[p.spec].steps for p in plans))
         if self.extraction is not None:
             progress.emit("stage", "extract", total=len(plans))
+        if self.survey_after is not None:
+            surveyed = [p for p in plans if self.specs[p.spec].name == self.survey_after]
+            progress.emit("stage", "survey", total=sum(len(p.agents) for p in surveyed))
         shards = (_Shard(self, i, group) for i, group in enumerate(shard(plans, self.run.config.pipeline.shard_size)))
         in_flight: dict[PrefectFuture[Any], _Shard] = {}
         window = self.run.config.pipeline.window
@@ -307,13 +337,75 @@ class _WorldsStage:
                 in_flight[following] = job
 
 
-def worlds_stage(run: Run, book: Book, *, extract: bool = True) -> int:
-    """Every world, shard by shard: its steps, then (extract) its extraction. Returns the number of worlds.
+def worlds_stage(run: Run, book: Book, *, extract: bool = True, survey: bool = False) -> int:
+    """Every world, shard by shard: its steps, then (extract) its extraction, then (survey) the survey that
+    follows it (``survey: after: <world>``). Returns the number of worlds.
 
     A flow that publishes only extractions still runs the steps: they come from the task cache
     when an earlier run made them.
     """
-    return _WorldsStage(run, book, extract=extract).run_all()
+    return _WorldsStage(run, book, extract=extract, survey=survey).run_all()
+
+
+# ----- surveys -----
+
+
+def submit_survey(
+    run: Run, book: Book, task: Task[..., Any], respondents: str, survey_json: str, index: int, refresh: bool, from_worlds: bool
+) -> tuple[str, PrefectFuture[Any]]:
+    """Submit one shard's survey task; returns its part name and future."""
+    settings, runtime, code = keyed_config(run.config), runtime_of(run.config, run.run_id), code_digest()
+    part_id = cache_key({"respondents": cache_key(respondents), "survey": survey_json, "settings": settings, "code": code})
+    name, failed = part_name("survey", index, part_id), part_name("survey", index, part_id, failed=True)
+    book.failed_parts.append(failed)
+    task = task.with_options(refresh_cache=True) if refresh else task
+    return name, task.submit(respondents, survey_json, settings, index, name, failed, code, runtime, from_worlds)
+
+
+def survey_done(run: Run, book: Book, text: str, cached: bool, name: str, retried: bool) -> bool:
+    """Book a finished survey task's parts; False for a cached result that lists failed respondents (run it again)."""
+    result = SurveyResult.model_validate_json(text)
+    if cached and result.failures and not retried:
+        return False
+    if cached:
+        calls = replayed(result.calls)
+        _emit_replayed(calls)
+        for dataset, table in survey_tables(result, calls).items():
+            if not part_path(run.root, run.run_id, dataset, name).is_file():
+                write_tables(run.root, run.run_id, name, {dataset: table})
+    book.add({d: name for d in ("answers", "llm_calls", "failures")})
+    book.failures += len(result.failures)
+    progress.emit("advance", "survey", advance=len({row.agent for row in result.rows}) + len(result.failures))
+    return True
+
+
+def survey_stage(run: Run, book: Book) -> int:
+    """The scenario's survey asked of every persona (a survey without ``after:``), shard by shard, as ``answers``.
+
+    Returns the number of respondents. A survey that follows a world runs in :func:`worlds_stage`.
+    """
+    block = run.loaded.scenario.survey
+    if block is None or block.after is not None:
+        return 0
+    personas = run.loaded.personas
+    size = run.config.pipeline.shard_size
+    survey_json = block.survey().model_dump_json()
+    task: Task[..., Any] = configured(survey_shard_task, run.config)
+    progress.emit("stage", "survey", total=len(personas))
+    batches = [json.dumps(personas[start : start + size], ensure_ascii=False, sort_keys=True) for start in range(0, len(personas), size)]
+
+    def submit(index: int, refresh: bool = False) -> tuple[PrefectFuture[Any], Any]:
+        name, future = submit_survey(run, book, task, batches[index], survey_json, index, refresh, False)
+        return future, (index, name)
+
+    for future, (index, name) in _windowed((submit(i) for i in range(len(batches))), run.config.pipeline.window):
+        book.task_runs += 1
+        book.tasks_cached += _cached(future)
+        if not survey_done(run, book, future.result(), _cached(future), name, False):
+            again, _ = submit(index, refresh=True)  # a cached result listing failed respondents: ask them again
+            book.task_runs += 1
+            survey_done(run, book, again.result(), False, name, True)
+    return len(personas)
 
 
 # ----- reduction, publishing, the runs row -----

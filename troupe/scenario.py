@@ -23,6 +23,7 @@ from .config import load_config
 from .errors import ConfigError, SpecError
 from .examples import example_path
 from .extraction import ExtractionSpec
+from .survey.questions import Question
 
 
 class _Strict(BaseModel):
@@ -137,14 +138,55 @@ class Reduction(_Strict):
         return sql
 
 
+class PopulationBlock(_Strict):
+    """People written by the persona factory around attributes sampled in code (docs/populations.md).
+
+    ``spec`` is a population spec (a mapping with ``dimensions``) or a TinyTroupe demography
+    (anything else: one cached LLM call derives a spec from it), as a file relative to the
+    scenario or inline.
+    """
+
+    spec: str | dict[str, Any]
+    size: int = Field(ge=1, le=1_000_000)
+    seed: int = 0
+    context: str | None = Field(default=None, description="what these people have in common; default: the spec's context")
+
+
+class SurveyBlock(_Strict):
+    """Typed questions (docs/surveys.md) asked of every persona, or of a world's agents after its steps."""
+
+    questions: list[Question] = Field(min_length=1)
+    together: bool = True
+    on_invalid: Literal["raise", "skip"] = "raise"
+    after: str | None = Field(default=None, description="a world's name: its agents answer after its steps (with their memories)")
+
+    def survey(self) -> Any:
+        from .survey import Survey
+
+        return Survey(questions=self.questions, together=self.together, on_invalid=self.on_invalid)
+
+    @field_validator("questions")
+    @classmethod
+    def _as_survey(cls, questions: list[Any]) -> list[Any]:
+        from .survey import Survey
+
+        try:
+            Survey(questions=questions)  # the survey's own checks (unique ids), at load time
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return questions
+
+
 class Scenario(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     config: dict[str, Any] = Field(default_factory=dict, description="section.key overrides, e.g. simulation.seed: 7")
     personas: list[PersonaEntry] = Field(default_factory=list)
     personas_file: str | None = Field(default=None, description="JSONL or Parquet of TinyTroupe persona specs, relative to the scenario")
-    worlds: list[WorldSpec] = Field(min_length=1)
+    population: PopulationBlock | None = None
+    worlds: list[WorldSpec] = Field(default_factory=list, description="may be empty when a population or survey is the study")
     extraction: ExtractionSpec | None = None
+    survey: SurveyBlock | None = None
     reductions: list[Reduction] = Field(default_factory=list)
 
 
@@ -154,6 +196,8 @@ class LoadedScenario(BaseModel):
     path: str
     scenario: Scenario
     personas: list[dict[str, Any]]
+    population_spec: dict[str, Any] | None = Field(default=None, description="the population's spec, validated (a spec file or mapping)")
+    demography: dict[str, Any] | None = Field(default=None, description="a free-form demography a spec is derived from at run time")
     _models: list[Persona] = PrivateAttr(default_factory=list)
 
     def persona_models(self) -> dict[str, Persona]:
@@ -164,7 +208,16 @@ class LoadedScenario(BaseModel):
     @property
     def digest(self) -> str:
         """Content hash of everything that shapes the run (the scenario and the resolved personas)."""
-        return cache_key({"scenario": self.scenario.model_dump(mode="json"), "personas": self.personas})
+        content: dict[str, Any] = {"scenario": self.scenario.model_dump(mode="json"), "personas": self.personas}
+        if self.scenario.population is not None:
+            content["population"] = [self.population_spec, self.demography]
+        return cache_key(content)
+
+    def with_personas(self, models: list[Persona]) -> "LoadedScenario":
+        """This scenario with more personas (a generated population) after its own."""
+        loaded = self.model_copy(update={"personas": [*self.personas, *(m.to_dict() for m in models)]})
+        loaded._models = [*self.persona_models().values(), *models]
+        return loaded
 
     def world_agents(self, world: WorldSpec) -> list[dict[str, Any]]:
         names = world.agents or [p["name"] for p in self.personas]
@@ -265,6 +318,8 @@ def _dependencies(path: Path, scenario: Scenario) -> list[Path]:
         files.extend(base / name for name in ([entry.file] if entry.file else []) + entry.fragments)
     if scenario.personas_file:
         files.append(base / scenario.personas_file)
+    if scenario.population is not None and isinstance(scenario.population.spec, str):
+        files.append(base / scenario.population.spec)
     return files
 
 
@@ -319,8 +374,11 @@ def _load(path: Path) -> LoadedScenario:
     models = [_resolve_persona(entry, i, path.parent, path) for i, entry in enumerate(scenario.personas)]
     if scenario.personas_file:
         models.extend(_personas_from_file(scenario.personas_file, path.parent, path))
-    if not models:
-        raise _fail(path, "personas", "no personas", "list personas, or give a personas_file")
+    if not models and scenario.population is None:
+        raise _fail(path, "personas", "no personas", "list personas, give a personas_file, or a population")
+    if not scenario.worlds and scenario.population is None and scenario.survey is None:
+        raise _fail(path, "worlds", "Field required (list at least one world, or give a population or survey)", "see docs/scenarios.md for the scenario format")
+    population_spec, demography = _population(scenario.population, path) if scenario.population else (None, None)
     names = [m.name for m in models]
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
@@ -352,10 +410,41 @@ def _load(path: Path) -> LoadedScenario:
     world_names = [w.name for w in scenario.worlds]
     if len(set(world_names)) != len(world_names):
         raise _fail(path, "worlds", "two worlds share a name", "give every world a unique name")
+    if scenario.survey is not None and scenario.survey.after is not None and scenario.survey.after not in world_names:
+        raise _fail(path, "survey.after", f"no world is named {scenario.survey.after!r}", f"use one of: {', '.join(world_names) or '(no worlds)'}")
     _check_overrides(scenario, path)
-    loaded = LoadedScenario(path=str(path), scenario=scenario, personas=[m.to_dict() for m in models])
+    loaded = LoadedScenario(
+        path=str(path), scenario=scenario, personas=[m.to_dict() for m in models], population_spec=population_spec, demography=demography
+    )
     loaded._models = models
     return loaded
+
+
+def _population(block: PopulationBlock, path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The population's spec validated (spec, None), or a free-form demography to derive one from (None, demography).
+
+    A mapping with ``dimensions`` is a spec; anything else is a TinyTroupe demography.
+    """
+    from .population import parse_spec
+
+    field = "population.spec"
+    if isinstance(block.spec, dict):
+        data, source = block.spec, f"{path}: {field}"
+    else:
+        file = path.parent / block.spec
+        if not file.is_file():
+            raise _fail(path, field, f"{block.spec} does not exist", "give a spec or demography file (YAML or JSON), relative to the scenario file")
+        try:
+            text = file.read_text(encoding="utf-8")
+            data = json.loads(text) if file.suffix.lower() == ".json" else yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+        except (ValueError, yaml.YAMLError) as exc:
+            raise _fail(path, field, f"{block.spec} is not valid {file.suffix.lstrip('.').upper() or 'YAML'} ({str(exc).splitlines()[0]})", "fix its syntax") from None
+        source = str(file)
+    if not isinstance(data, dict):
+        raise _fail(path, field, "expected a mapping (a spec with dimensions, or a demography)", "see docs/populations.md")
+    if "dimensions" not in data:
+        return None, data
+    return parse_spec(data, source).model_dump(mode="json"), None
 
 
 def _check_faculty(name: str, path: Path, field: str) -> None:

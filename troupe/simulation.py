@@ -30,6 +30,7 @@ from .scenario import Stimulus, WorldSpec, duration
 
 if TYPE_CHECKING:
     from .scenario import LoadedScenario
+    from .survey import Survey, SurveyResult
 
 
 class WorldPlan(BaseModel):
@@ -206,6 +207,15 @@ def extract_shard(shard: ShardState, spec: ExtractionSpec, config: Config, gatew
 
     records = [r for rs in loop.run_sync(all_worlds()) for r in rs]
     return ExtractionResult(records=records, calls=gateway.ledger.records[start:], failures=failures)
+
+
+def survey_shard(shard: ShardState, survey: "Survey", config: Config, gateway: LLMGateway) -> "SurveyResult":
+    """A survey asked of every agent of the shard's worlds, each answering with its memories of its world."""
+    from .survey import ask_shard
+
+    worlds = [_live(state, config, gateway, None, transcript=False) for state in shard.worlds]
+    agents = [(world.name, agent.snapshot()) for world in worlds for agent in world.agents]
+    return ask_shard(survey, [a for _, a in agents], config, gateway, worlds=[w for w, _ in agents])
 
 
 # ----- notebook helpers over a single world -----

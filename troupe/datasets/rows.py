@@ -14,21 +14,23 @@ import pyarrow as pa
 from ..cache import cache_key
 from ..llm import CallRecord
 from .io import table_from_rows
-from .schemas import EVENTS, FAILURES, LLM_CALLS, PERSONAS, RUNS, extractions_schema
+from .schemas import EVENTS, FAILURES, LLM_CALLS, PERSONAS, POPULATION_PROFILE, RUNS, extractions_schema
 
 if TYPE_CHECKING:
     from ..agent.persona import Persona
     from ..agent.state import Event, ItemFailure
     from ..extraction import ExtractedRecord
+    from ..profiling import PopulationProfile
 
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def personas_table(personas: Iterable["Persona"]) -> pa.Table:
+def personas_table(personas: Iterable["Persona"], sampled: Sequence[str | None] | None = None) -> pa.Table:
+    """Persona rows; ``sampled`` gives each persona's sampled attributes (JSON text) when a population made them."""
     rows = []
-    for model in personas:
+    for i, model in enumerate(personas):
         persona = model.to_dict()
         occupation = persona.get("occupation")
         occupation = occupation if isinstance(occupation, dict) else {"title": occupation}
@@ -41,6 +43,7 @@ def personas_table(personas: Iterable["Persona"]) -> pa.Table:
                 "occupation_title": _text(occupation.get("title")),
                 "occupation_organization": _text(occupation.get("organization")),
                 "spec_json": json.dumps(persona, ensure_ascii=False, sort_keys=True),
+                "sampled": sampled[i] if sampled is not None else None,
             }
         )
     return table_from_rows(rows, PERSONAS)
@@ -76,6 +79,16 @@ def calls_table(calls: Iterable[CallRecord]) -> pa.Table:
 
 def failures_table(failures: Iterable["ItemFailure"]) -> pa.Table:
     return table_from_rows((f.model_dump() for f in failures), FAILURES)
+
+
+def population_profile_table(profile: "PopulationProfile") -> pa.Table:
+    """A population's target, sampled and achieved count per dimension and category (what reports chart)."""
+    rows = [
+        {"dimension": d.name, "category": c.category, "target": c.target, "sampled": c.sampled, "achieved": c.achieved}
+        for d in profile.dimensions
+        for c in d.categories
+    ]
+    return table_from_rows(rows, POPULATION_PROFILE)
 
 
 def runs_table(row: dict[str, Any]) -> pa.Table:

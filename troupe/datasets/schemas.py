@@ -43,6 +43,7 @@ PERSONAS = pa.schema(
         ("occupation_title", pa.string()),
         ("occupation_organization", pa.string()),
         ("spec_json", pa.string()),
+        ("sampled", pa.string()),  # a population's sampled attributes as JSON object text; null for listed personas
     ]
 )
 
@@ -98,6 +99,29 @@ FAILURES = pa.schema(
     ]
 )
 
+ANSWERS = pa.schema(
+    [
+        ("agent", pa.string()),
+        ("persona_id", pa.string()),
+        ("question_id", pa.string()),
+        ("question_type", pa.string()),
+        ("answer", pa.string()),
+        ("answer_number", pa.float64()),
+        ("answer_list", pa.list_(pa.string())),
+        ("why", pa.string()),
+    ]
+)
+
+POPULATION_PROFILE = pa.schema(
+    [
+        ("dimension", pa.string()),
+        ("category", pa.string()),
+        ("target", pa.float64()),
+        ("sampled", pa.int64()),
+        ("achieved", pa.int64()),
+    ]
+)
+
 FIELD_TYPES: dict[str, pa.DataType] = {
     "str": pa.string(),
     "int": pa.int64(),
@@ -113,6 +137,8 @@ DATASETS: dict[str, pa.Schema] = {
     "extractions": EXTRACTIONS_BASE,
     "llm_calls": LLM_CALLS,
     "failures": FAILURES,
+    "answers": ANSWERS,
+    "population_profile": POPULATION_PROFILE,
 }
 
 

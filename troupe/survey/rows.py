@@ -33,20 +33,9 @@ class AnswerRow(BaseModel):
 
 def answers_schema() -> "pa.Schema":
     """The ``answers`` dataset's Arrow schema (``run_id`` is the hive partition, as for every dataset)."""
-    import pyarrow as pa
+    from ..datasets.schemas import ANSWERS
 
-    return pa.schema(
-        [
-            ("agent", pa.string()),
-            ("persona_id", pa.string()),
-            ("question_id", pa.string()),
-            ("question_type", pa.string()),
-            ("answer", pa.string()),
-            ("answer_number", pa.float64()),
-            ("answer_list", pa.list_(pa.string())),
-            ("why", pa.string()),
-        ]
-    )
+    return ANSWERS
 
 
 def answers_table(rows: Iterable[AnswerRow | dict[str, Any]]) -> "pa.Table":

@@ -33,25 +33,30 @@ class SurveyResult(BaseModel):
 
 
 def ask_shard(
-    survey: "Survey", agents: Sequence[Respondent], config: "Config", gateway: "LLMGateway", *, world: str = ""
+    survey: "Survey", agents: Sequence[Respondent], config: "Config", gateway: "LLMGateway", *, world: str = "",
+    worlds: Sequence[str] | None = None,
 ) -> SurveyResult:
-    """Every respondent's rows (respondents in order), the calls made, and the respondents that failed."""
+    """Every respondent's rows (respondents in order), the calls made, and the respondents that failed.
+
+    ``worlds`` names each respondent's world (for its failure row) when they come from several.
+    """
     skip = config.pipeline.on_item_error == "skip"
     failures: list[ItemFailure] = []
     start = len(gateway.ledger.records)
 
-    async def one(agent: Respondent) -> list[AnswerRow]:
+    async def one(agent: Respondent, where: str) -> list[AnswerRow]:
         try:
             return await aask_agent(survey, agent, gateway)
         except (SurveyError, *ITEM_ERRORS) as exc:
             if not skip:
                 raise
             name = agent_state(agent).name
-            failures.append(ItemFailure.from_error(exc, "survey", config.llm.max_attempts, world=world, agent=name))
+            failures.append(ItemFailure.from_error(exc, "survey", config.llm.max_attempts, world=where, agent=name))
             return []
 
     async def everyone() -> list[list[AnswerRow]]:
-        return list(await asyncio.gather(*(one(agent) for agent in agents)))
+        wheres = worlds if worlds is not None else [world] * len(agents)
+        return list(await asyncio.gather(*(one(agent, where) for agent, where in zip(agents, wheres))))
 
     rows = [row for rows in loop.run_sync(everyone()) for row in rows]
     return SurveyResult(rows=rows, calls=gateway.ledger.records[start:], failures=failures)
