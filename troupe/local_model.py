@@ -216,8 +216,8 @@ def ensure_server(config: LocalModelConfig, *, grace_s: float = 0.0) -> str:
             )
         if importlib.util.find_spec("llama_cpp") is None:
             raise LocalModelError(
-                "the embedded model needs llama-cpp-python: pip install -e '.[local]' (builds llama.cpp, "
-                "~10 min on 2 cores), or set [llm] api_type = openai with a base_url"
+                f"the embedded model needs llama-cpp-python: CMAKE_ARGS=\"{PORTABLE_CMAKE_ARGS}\" pip install -e "
+                "'.[local]' (builds llama.cpp once, for any x86-64 CPU with AVX2), or set [llm] api_type = openai with a base_url"
             )
         return _start(config, weights_path(config))
 
