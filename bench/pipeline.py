@@ -3,6 +3,7 @@
     python -m bench.pipeline                      # P1, P4 (1,000 people at 300 ms) and P5 (10,000 at 50 ms)
     python -m bench.pipeline --sweep 10,25,50,100,200   # P1 first runs per [pipeline] shard_size
     python -m bench.pipeline --people 1000 --big 0      # P1 and P4 only
+    python -m bench.pipeline --big 0 --ephemeral        # P1 and P4 on Prefect's temporary server per run
 
 Each person is an isolated world (one ``kind: isolated`` entry over a ``personas_file``): one turn
 and one extraction, two dependent calls. Runs `troupe run` as a child process reporting to a
@@ -70,13 +71,19 @@ def answer(body: dict) -> dict | None:
     return None  # extraction: the fake's schema-valid default
 
 
-def troupe_run(scenario: Path, root: Path, run_id: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """One `troupe run` child process: wall time, peak RSS (MiB) and the run's row."""
+def troupe_run(scenario: Path, root: Path, run_id: str, settings: dict[str, Any], api_url: str | None = None) -> dict[str, Any]:
+    """One `troupe run` child process: wall time, peak RSS (MiB) and the run's row.
+
+    With api_url None, the child gets no PREFECT_API_URL and Prefect's temporary server.
+    """
     command = [sys.executable, "-m", "flows.cli", "run", str(scenario), "--datasets", str(root), "--run-id", run_id, "--quiet"]
-    for key, value in settings.items():
+    for key, value in {**settings, **({} if api_url else {"prefect.server": "ephemeral"})}.items():
         command += ["--set", f"{key}={value}"]
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
     errors = child.stderr.read().decode() if child.stderr else ""
@@ -109,6 +116,7 @@ def main() -> None:
     parser.add_argument("--shard-size", type=int, default=50)
     parser.add_argument("--window", type=int, default=8)
     parser.add_argument("--sweep", default="", help="comma-separated shard sizes: P1 first runs only")
+    parser.add_argument("--ephemeral", action="store_true", help="Prefect's temporary server per run instead of one server")
     args = parser.parse_args()
     console = Console(width=170)
     console.print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1, 5, 15 min)")
@@ -132,8 +140,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        server, url = start_prefect_server(root / "prefect")
-        os.environ["PREFECT_API_URL"] = url
+        server, api = (None, None) if args.ephemeral else start_prefect_server(root / "prefect")
+
+        def troupe(scenario: Path, data: Path, run_id: str, settings: dict[str, Any]) -> dict[str, Any]:
+            return troupe_run(scenario, data, run_id, settings, api)
+
         try:
             with FakeOpenAIProcess(latency_s=args.latency, slots=args.slots, responder=answer) as fake:
                 scenario = write_scenario(root / "small", args.people)
@@ -142,13 +153,13 @@ def main() -> None:
                         settings = settings_for(fake.url, args.slots, size, args.window)
                         settings["cache.dir"] = str(root / f"cache-{size}")  # every size starts cold
                         fake.reset()
-                        result = troupe_run(scenario, root / "data", f"sweep-{size}", settings)
+                        result = troupe(scenario, root / "data", f"sweep-{size}", settings)
                         record(f"P1 shard {size}", args.people, args.latency, size, result, fake.stats()["peak_concurrency"])
                 else:
                     settings = settings_for(fake.url, args.slots, args.shard_size, args.window)
                     for case, run_id in (("P1 first run", "p1"), ("P4 rerun", "p4")):
                         fake.reset()
-                        result = troupe_run(scenario, root / "data", run_id, settings)
+                        result = troupe(scenario, root / "data", run_id, settings)
                         record(case, args.people, args.latency, args.shard_size, result, fake.stats()["peak_concurrency"])
             if args.big and not args.sweep:
                 with FakeOpenAIProcess(latency_s=args.big_latency, slots=args.slots, responder=answer) as fake:
@@ -158,10 +169,11 @@ def main() -> None:
                     for case, scenario, people in (("P5 small", small, args.people), ("P5 big", big, args.big)):
                         fake.reset()
                         settings["cache.dir"] = str(root / f"cache-{case[-3:]}")  # both start cold
-                        result = troupe_run(scenario, root / "p5", case[-3:], settings)
+                        result = troupe(scenario, root / "p5", case[-3:], settings)
                         record(case, people, args.big_latency, args.shard_size, result, fake.stats()["peak_concurrency"])
         finally:
-            stop_prefect_server(server)
+            if server is not None:
+                stop_prefect_server(server)
     console.print(table)
     if "P4 rerun" in results:
         console.print(f"P4: rerun calls {results['P4 rerun']['calls']}, rerun / first run wall: {results['P4 rerun']['wall'] / results['P1 first run']['wall']:.2f}")
