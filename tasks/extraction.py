@@ -27,6 +27,6 @@ def extract_shard_task(
     except BaseException:
         write_failed_calls(rt.datasets_root, rt.run_id, part_name("extract", shard, part_id, failed=True), gateway.ledger.records)
         raise
-    fields = {name: field.type for name, field in extraction.fields.items()}
+    fields = {name: field.storage_type for name, field in extraction.fields.items()}
     write_tables(rt.datasets_root, rt.run_id, part_name("extract", shard, part_id), extraction_tables(result, fields))
     return result.model_dump_json()

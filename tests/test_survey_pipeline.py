@@ -1,0 +1,141 @@
+"""A scenario's ``survey:`` block as a sharded Prefect stage writing the ``answers`` dataset.
+
+Against the fake server (schema-valid answers, scripted turns) and a real Prefect server: a
+survey of every persona, a survey of a world's agents after its steps (with their memories), and
+``choice``/``list`` extraction fields stored with their storage types.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tests.fake_openai import FakeOpenAI
+from tests.scripted import Script, done, kind_of, schema_of, talk
+from troupe.datasets import connect
+from troupe.errors import SpecError
+from troupe.scenario import load_scenario
+
+PEOPLE = [{"persona": {"name": f"Person {i:02d}", "age": 20 + i, "occupation": {"title": "Clerk"}}} for i in range(7)]
+ADS = ["Fresh bread daily", "Half price on Mondays", "Local organic flour"]
+QUESTIONS = [
+    {"type": "multiple_choice", "id": "ad", "text": "Which ad would make you visit?", "options": ADS, "why": True},
+    {"type": "likert", "id": "like", "text": "How much do you like the bakery?", "scale": [1, 7]},
+    {"type": "numeric", "id": "pay", "text": "How many euros for a loaf?", "min": 0, "max": 20},
+]
+
+
+@pytest.fixture(autouse=True)
+def _send_prefect_logs(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "prefect_server" in request.fixturenames:
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=10)
+
+
+def write(tmp_path: Path, scenario: dict[str, Any]) -> Path:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run(fake: FakeOpenAI, scenario: Path, root: Path, run_id: str) -> dict[str, Any]:
+    from flows import scenario_flow
+
+    overrides = {"llm.api_type": "openai", "llm.base_url": fake.url, "llm.model": "fake-model", "llm.timeout_s": "10",
+                 "simulation.transcript": "false", "pipeline.shard_size": "3",
+                 "llm.structured_output": "json_object_schema"}  # the whole schema, bounds included (OpenAI's strict form drops them)
+    return scenario_flow(str(scenario), run_id=run_id, datasets_root=str(root), overrides=overrides)
+
+
+def test_a_survey_of_every_persona_writes_typed_answers(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+    scenario = write(tmp_path, {"name": "bakery", "personas": PEOPLE, "survey": {"questions": QUESTIONS}})
+    root = tmp_path / "datasets"
+    summary = run(fake, scenario, root, "s1")
+    assert summary["status"] == "completed" and summary["rows"]["answers"] == 7 * 3
+    assert fake.calls == 7 and summary["task_runs"] == 3 + 3  # personas and survey: shards of 3, 3 and 1
+    connection = connect(root)
+    try:
+        rows = connection.sql("SELECT agent, persona_id, question_id, question_type, answer, answer_number, why FROM answers").fetchall()
+        joined = connection.sql("SELECT count(*) FROM answers a JOIN personas p USING (run_id, persona_id)").fetchall()
+    finally:
+        connection.close()
+    assert joined == [(21,)]  # every answer joins its persona
+    by_question: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_question.setdefault(row[2], []).append(row)
+    assert all(r[4] in ADS and r[3] == "multiple_choice" and r[6] for r in by_question["ad"])
+    assert all(r[5] in range(1, 8) and r[4] == str(int(r[5])) for r in by_question["like"])
+    assert all(0 <= r[5] <= 20 for r in by_question["pay"])
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["sql", "select answer, count(*) from answers where question_id = 'ad' group by 1 order by 1",
+                                      "--datasets", str(root), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    header, *counted = csv.reader(io.StringIO(result.output.strip()))
+    assert header == ["answer", "count_star()"] and sum(int(n) for _, n in counted) == 7
+    assert {answer for answer, _ in counted} <= set(ADS)
+
+    # an unchanged rerun replays every survey shard from the task cache
+    again = run(fake, scenario, root, "s2")
+    assert fake.calls == 7 and again["rows"]["answers"] == 21
+
+
+class _Town(Script):
+    """Scripted turns; extraction fields answered with an option and a list."""
+
+    def __init__(self) -> None:
+        super().__init__({p["persona"]["name"]: (lambda n, name=p["persona"]["name"]: [talk(f"{name} saw the ad"), done()]) for p in PEOPLE[:4]})
+
+    def __call__(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        properties = schema_of(body).get("properties", {})
+        if kind_of(body) == "other" and "mood" in properties:
+            return {"mood": "curious", "topics": ["bread", "price"]}
+        return super().__call__(body)
+
+
+def test_a_survey_after_a_world_asks_its_agents_with_their_memories(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+    fake.responder = _Town()
+    scenario = write(tmp_path, {
+        "name": "ad-test",
+        "config": {"simulation.max_turns_until_done": 1},
+        "personas": PEOPLE[:4],
+        "worlds": [{"name": "Viewing", "kind": "isolated", "steps": 1,
+                    "stimuli": [{"step": 1, "content": "A new bakery advertises fresh bread daily.", "source": "TV"}]}],
+        "extraction": {"objective": "How each person reacted.", "fields": {
+            "mood": {"type": "choice", "options": ["curious", "bored", "annoyed"]},
+            "topics": {"type": "list"},
+        }},
+        "survey": {"questions": QUESTIONS[:1], "after": "Viewing"},
+    })
+    root = tmp_path / "datasets"
+    summary = run(fake, scenario, root, "w1")
+    assert summary["status"] == "completed" and summary["rows"]["answers"] == 4
+    survey_prompts = [b for b in fake.requests if "Which ad would make you visit?" in str(b["messages"])]
+    assert len(survey_prompts) == 4
+    assert all("A new bakery advertises fresh bread daily." in str(b["messages"]) for b in survey_prompts)  # remembered
+    connection = connect(root)
+    try:
+        answers = connection.sql("SELECT agent, answer FROM answers ORDER BY agent").fetchall()
+        types = {c[0]: c[1] for c in connection.execute("DESCRIBE extractions").fetchall()}
+        extracted = connection.sql("SELECT DISTINCT mood, topics FROM extractions").fetchall()
+    finally:
+        connection.close()
+    assert [a for a, _ in answers] == [p["persona"]["name"] for p in PEOPLE[:4]] and all(x in ADS for _, x in answers)
+    assert (types["mood"], types["topics"]) == ("VARCHAR", "VARCHAR[]")
+    assert extracted == [("curious", ["bread", "price"])]
+
+
+def test_a_survey_after_an_unknown_world_stops_at_load(tmp_path: Path) -> None:
+    scenario = write(tmp_path, {"name": "x", "personas": PEOPLE[:1], "worlds": [{"name": "Room", "steps": 1}],
+                                "survey": {"questions": QUESTIONS[:1], "after": "Kitchen"}})
+    with pytest.raises(SpecError, match=r"survey.after: no world is named 'Kitchen'; use one of: Room"):
+        load_scenario(scenario)
