@@ -416,6 +416,70 @@ def show(
 _EVENT_FIELDS = ("step", "agent", "direction", "type", "source", "target", "content", "call_key")
 
 
+# ----- populations -----
+
+
+def _print_population(root: Path, run_id: str) -> None:
+    """A run's population profile: target vs sampled vs achieved per dimension, then the near-duplicate rate."""
+    from troupe.errors import SpecError
+    from troupe.profiling import population_dir, read_profile
+
+    profile = read_profile(root, run_id)
+    if profile is None:
+        raise SpecError(f"run {run_id}: no population profile under {population_dir(root, run_id)}; generate one with troupe population SPEC --size N")
+    for table in profile.tables():
+        out.print(table)
+    out.print(escape(profile.summary()))
+    for spec in sorted(population_dir(root, run_id).glob("*.spec.yaml")):
+        out.print(escape(f"derived spec (edit and reuse it): {spec}"))
+
+
+@app.command()
+def population(
+    spec: Annotated[Path, typer.Argument(help="Population spec (YAML/JSON with dimensions) or a TinyTroupe demography JSON.")],
+    size: Annotated[int, typer.Option("--size", "-n", min=1, help="How many people to generate.")],
+    seed: Annotated[int, typer.Option("--seed", help="Sampling seed: the same spec, size and seed give the same people.")] = 0,
+    context: Annotated[Optional[str], typer.Option("--context", help="What these people have in common (default: the spec's).")] = None,
+    datasets: DatasetsOption = None,
+    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Partition name (default: time + hash).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model name (sets llm.model).")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a setting: section.key=value (repeatable).")] = [],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display; the summary only.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Generate a population as a run's personas, then print target vs achieved per dimension and the near-duplicate rate.
+
+    Example: troupe population townsfolk.yaml --size 200 --seed 7
+    """
+    import tempfile
+
+    import yaml
+
+    from troupe.scenario import population_scenario
+
+    with _errors(debug):
+        document = population_scenario(spec, size, seed, context)  # a missing spec stops here
+        with tempfile.TemporaryDirectory(prefix="troupe-population-") as folder:
+            scenario = Path(folder) / f"{document['name']}.yaml"
+            scenario.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+            summary = _run(scenario, datasets, run_id, _overrides(set_, model), quiet, False, debug)
+        _print_population(Path(summary["datasets_root"]), summary["run_id"])
+
+
+@app.command("show-population")
+def show_population(
+    run_id: Annotated[str, typer.Argument(help="A run that generated a population (troupe population, or a scenario's population:).")],
+    datasets: DatasetsOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Print a run's population profile again: target vs sampled vs achieved per dimension, near-duplicate rate.
+
+    Example: troupe show-population 20250503-090000-1a2b3c
+    """
+    with _errors(debug):
+        _print_population(_root(datasets), run_id)
+
+
 # ----- report / export -----
 
 

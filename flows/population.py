@@ -34,23 +34,9 @@ from troupe.cache import cache_key
 from troupe.datasets.rows import calls_table, personas_table, population_profile_table
 from troupe.factory import GeneratedPersona, GenerationSettings, write_spec
 from troupe.population import PopulationError, PopulationSpec, parse_spec, sample_population
-from troupe.profiling import PopulationProfile, profile
+from troupe.profiling import PROFILE_FILE, population_dir, profile
 
 from .stages import Book, Run, _cached, _emit_replayed, _windowed, replayed
-
-PROFILE_FILE = "profile.json"
-
-
-def population_dir(root: str | Path, run_id: str) -> Path:
-    """Where a run's population files live: the derived spec and the profile."""
-    return Path(root) / "populations" / run_id
-
-
-def read_profile(root: str | Path, run_id: str) -> PopulationProfile | None:
-    """The profile a run saved, or None when the run generated no population."""
-    path = population_dir(root, run_id) / PROFILE_FILE
-    return PopulationProfile.model_validate_json(path.read_text(encoding="utf-8")) if path.is_file() else None
-
 
 class _Keys:
     """What every task of the stage shares: the keyed settings, where things go, the code digest."""

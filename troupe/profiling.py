@@ -131,3 +131,17 @@ def profile(rows: Sequence["GeneratedPersona"], spec: PopulationSpec, near_dupli
         inconsistent=sum(1 for r in rows if r.conflicts),
         drafts=sum(r.drafts for r in rows),
     )
+
+
+PROFILE_FILE = "profile.json"
+
+
+def population_dir(root: "str | Path", run_id: str) -> Path:
+    """Where a pipeline run keeps its population's files: the spec it derived, if any, and ``profile.json``."""
+    return Path(root) / "populations" / run_id
+
+
+def read_profile(root: "str | Path", run_id: str) -> PopulationProfile | None:
+    """The profile a run saved, or None when the run generated no population."""
+    path = population_dir(root, run_id) / PROFILE_FILE
+    return PopulationProfile.model_validate_json(path.read_text(encoding="utf-8")) if path.is_file() else None

@@ -447,6 +447,18 @@ def _population(block: PopulationBlock, path: Path) -> tuple[dict[str, Any] | No
     return parse_spec(data, source).model_dump(mode="json"), None
 
 
+def population_scenario(spec: str | Path, size: int, seed: int = 0, context: str | None = None) -> dict[str, Any]:
+    """A scenario that only generates a population (what ``troupe population SPEC`` runs): no worlds, no survey."""
+    path = Path(spec)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such population spec file; give a spec (YAML/JSON with dimensions) or a demography JSON")
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.name.split(".")[0]).strip("-._") or "population"
+    population: dict[str, Any] = {"spec": str(path.resolve()), "size": size, "seed": seed}
+    if context is not None:
+        population["context"] = context
+    return {"name": name, "description": f"the population of {path.name}", "population": population}
+
+
 def _check_faculty(name: str, path: Path, field: str) -> None:
     from .agent.person import _FACULTIES
 
