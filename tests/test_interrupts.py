@@ -1,6 +1,6 @@
 """Ctrl-C and SIGTERM stop a running ``troupe run`` within seconds, as a real process.
 
-Each test starts ``troupe run`` in a session of its own against the fake server with 8 s of
+Each test starts ``troupe run`` in a session of its own against the fake server with 12 s of
 latency per call (so calls are in flight when the signal comes), signals it once a few calls have
 arrived, and checks: the exit code (130 for SIGINT, 143 for SIGTERM), the time to stop (shorter
 than one call's latency, so the calls in flight were cancelled, not waited for), the run's row
@@ -24,10 +24,11 @@ from tests.fake_openai import FakeOpenAI
 from troupe.datasets import connect
 
 REPO = Path(__file__).resolve().parent.parent
-LATENCY_S = 8.0
+LATENCY_S = 12.0
 # Signalled just after calls started, a run that waited for them would take ~LATENCY_S to stop;
-# one that cancels them stops in the time Prefect and Python take to wind down (1-4 s here).
-STOP_WITHIN_S = LATENCY_S - 1
+# one that cancels them stops in the time Prefect and Python take to wind down (1-4 s here, more
+# on a machine under heavy load).
+STOP_WITHIN_S = LATENCY_S - 2
 
 SCENARIO = REPO / "tests" / "data" / "scenarios" / "four_worlds.yaml"  # four worlds, up to four calls at once
 
@@ -177,6 +178,6 @@ def test_sigterm_stops_a_run_on_a_local_dask_cluster(prefect_server: str, fake: 
     wait_for_calls(fake, 6, process, timeout=180)
     seconds, _, stderr = interrupt(process, signal.SIGTERM, to_group=False)
     assert process.returncode == 143, stderr
-    assert seconds < 15, f"took {seconds:.1f} s to stop"
+    assert seconds < 20, f"took {seconds:.1f} s to stop"
     assert run_status(root, "r")[0] == "cancelled"
     assert_session_gone(process.pid)
