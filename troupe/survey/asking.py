@@ -114,7 +114,8 @@ async def aask_agent(
     """One agent's answers to every question, in question order."""
     state = agent_state(agent)
     pid = persona_id(persona_dict(state))
-    groups = [tuple(survey.questions)] if survey.together else [(q,) for q in survey.questions]
+    shown = tuple(q.for_respondent(pid) for q in survey.questions)  # shuffled or blinded options, per respondent
+    groups = [shown] if survey.together else [(q,) for q in shown]
     try:
         replies = await asyncio.gather(*(_reply(group, state, gateway) for group in groups))
     except SurveyError:

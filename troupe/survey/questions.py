@@ -9,6 +9,7 @@ option twice"), so an invalid answer never becomes a row.
 
 from __future__ import annotations
 
+import random
 from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Literal, Union
 
@@ -64,6 +65,10 @@ class _Question(BaseModel):
         """A validated answer as (text, number, list): the answer row's three answer columns."""
         return str(answer), None, None
 
+    def for_respondent(self, key: str) -> "_Question":
+        """The question as this respondent sees it (the same for every respondent unless it shuffles or blinds)."""
+        return self
+
 
 class _WithOptions(_Question):
     options: tuple[str, ...] = Field(min_length=2)
@@ -80,13 +85,55 @@ class _WithOptions(_Question):
 
 
 class MultipleChoice(_WithOptions):
+    """One option. Options may carry what they say to the respondent (``descriptions``, one per option), and may
+    come in a seeded random order per respondent (``shuffle``) under neutral labels A, B, C... (``blind``), as
+    an A/B test presents its variants (TinyTroupe's ABRandomizer, for any number of options). The answer is
+    always stored as the real option."""
+
     type: Literal["multiple_choice"] = "multiple_choice"
+    descriptions: tuple[str, ...] = Field(default=(), description="what each option says, in the order of options")
+    shuffle: bool = Field(default=False, description="each respondent sees the options in a seeded random order of their own")
+    blind: bool = Field(default=False, description="options are shown as A, B, C..., the answer stored by its real name")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_description_each(self) -> "MultipleChoice":
+        if self.descriptions and len(self.descriptions) != len(self.options):
+            raise ValueError(f"give one description per option ({len(self.options)}), or none")
+        if self.blind and len(self.options) > len(_LETTERS):
+            raise ValueError(f"blind questions take at most {len(_LETTERS)} options")
+        return self
 
     def answer_type(self) -> tuple[Any, Any]:
         return self._choice(), Field()
 
     def hint(self) -> str:
-        return "Pick one of: " + "; ".join(self.options)
+        shown = [f"{o} = {d}" for o, d in zip(self.options, self.descriptions)] if self.descriptions else list(self.options)
+        return "Pick one of: " + "; ".join(shown)
+
+    def for_respondent(self, key: str) -> "_Question":
+        """The options in this respondent's seeded order, labelled A, B, C... when blind (key: the persona id)."""
+        if not (self.shuffle or self.blind):
+            return self
+        order = list(range(len(self.options)))
+        if self.shuffle:
+            random.Random(f"{self.seed}:{self.id}:{key}").shuffle(order)
+        real = tuple(self.options[i] for i in order)
+        labels = tuple(_LETTERS[n] for n in range(len(order))) if self.blind else real
+        descriptions = tuple(self.descriptions[i] for i in order) if self.descriptions else (() if not self.blind else real)
+        return PresentedChoice(id=self.id, text=self.text, why=self.why, options=labels, descriptions=descriptions, real=real)
+
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+class PresentedChoice(MultipleChoice):
+    """A multiple-choice question as one respondent saw it; ``real`` is the option behind each shown one."""
+
+    real: tuple[str, ...] = ()
+
+    def as_row(self, answer: Any) -> tuple[str, float | None, list[str] | None]:
+        return self.real[self.options.index(answer)], None, None
 
 
 class Checkbox(_WithOptions):
