@@ -335,3 +335,24 @@ def test_an_interrupted_run_is_recorded_as_cancelled_with_what_it_paid(prefect_s
     calls = read(root, "llm_calls", "r1")
     assert row["calls"] == calls.filter(~pl.col("cache_hit")).height >= 2  # the finished shard's calls at least
     assert not partition_dir(root, "events", "r1").exists()  # a cancelled run publishes no half data
+
+
+def test_at_most_window_shard_tasks_run_at_once(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    fake.responder = answer
+    fake.latency_s = 0.1
+    summary = run(fake, interviews(tmp_path, 12), tmp_path / "data", "r1", **{"pipeline.shard_size": 2, "pipeline.window": 2})
+    assert summary["task_runs"] == 6 * 3
+    task_states(summary["flow_run_id"], summary["task_runs"])
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[summary["flow_run_id"]])))
+    spans = [(r.start_time, r.end_time) for r in runs if r.task_key and r.start_time and r.end_time]
+    assert len(spans) == 18
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = peak = 0
+    for _, change in edges:  # an end sorts before a start at the same instant
+        running += change
+        peak = max(peak, running)
+    assert 1 < peak <= 2  # shards overlapped, never more than the window
