@@ -7,6 +7,7 @@ check needs them, people written around their sampled attributes, schema-valid a
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Iterator
@@ -141,6 +142,12 @@ def test_tv_ad_evaluation(prefect_server: str, fake: FakeOpenAI, tmp_path: Path)
     assert [band for band, _, _ in by_age] == sorted(targets)
     assert all(n == people and abs(people - targets[band]) <= 1 for band, n, people in by_age)
 
+    from troupe.report import write_report
+
+    written = write_report(root, "ex", tmp_path / "ads.html")
+    html = written[-1].read_text(encoding="utf-8")
+    assert "trail_runner" in html and html.count("data:image/png;base64,") >= 2  # shares and marginals, embedded
+
 
 class _FocusGroup(Talk):
     """Scripted talk; each person's idea, and whom they supported (Lisa by Oscar and Marcos, Oscar by Lisa)."""
@@ -176,3 +183,11 @@ def test_synthetic_conversations(prefect_server: str, fake: FakeOpenAI, tmp_path
     heard = sql(root, "SELECT count(*) FROM events e JOIN events a ON a.world = e.world AND a.type = 'TALK' AND a.agent <> e.agent "
                       "WHERE e.direction = 'stimulus' AND e.type = 'CONVERSATION' AND e.content = a.content")
     assert heard[0][0] > 0 and summary["rows"]["events"] > 0
+
+    from troupe.export import export_run
+    from troupe.export.options import Format, Per
+
+    exported = export_run(root, "ex", Format.openai_chat, tmp_path / "chats.jsonl", Per.agent)
+    chats = [json.loads(line) for line in (tmp_path / "chats.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert exported.conversations == len(chats) == 12  # six pairs, each person's own view
+    assert all(c["messages"][0]["role"] == "system" and any(m["role"] == "assistant" for m in c["messages"]) for c in chats)
