@@ -11,8 +11,9 @@ variant into a directory of its own and point --other-site at it, e.g. for a nat
 
 Each build serves the embedded SmolLM2 weights on a free port in turn (same threads, same context),
 and the bench measures, greedy and with no cache: prompt tokens/s (a long prompt, one output
-token) and decode tokens/s (a short prompt, a fixed-length answer), best of --repeats. Only one
-server runs at a time, so the two do not compete for the cores.
+token) and decode tokens/s (a short prompt, a fixed-length answer), best of --repeats. Both servers
+stay up but only one request runs at a time, alternating between them, so they never compete for
+the cores and a change in the machine's load affects both alike.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ DECODE_TOKENS = 128
 
 def _start(site: str | None, port: int, threads: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as troupe starts its server: spinning threads starve each other
     if site:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [site, env.get("PYTHONPATH", "")]))
     command = [
@@ -58,20 +60,16 @@ def _start(site: str | None, port: int, threads: int) -> subprocess.Popen[bytes]
     raise SystemExit("the server did not answer within 120 s")
 
 
-def _measure(port: int, repeats: int) -> tuple[float, float]:
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="local", timeout=600)
-    prompt_tps, decode_tps = 0.0, 0.0
-    for i in range(repeats):
-        # A different first word each time, so llama.cpp's prompt cache does not skip the prompt.
-        messages = [{"role": "user", "content": f"Run {i}. {LONG_PROMPT}"}]
-        started = time.perf_counter()
-        usage = client.chat.completions.create(model=MODEL_ALIAS, messages=messages, max_tokens=1, temperature=0).usage
-        prompt_tps = max(prompt_tps, usage.prompt_tokens / (time.perf_counter() - started))
-        story = [{"role": "user", "content": f"Story {i}: write a long story about a baker."}]
-        started = time.perf_counter()
-        reply = client.chat.completions.create(model=MODEL_ALIAS, messages=story, max_tokens=DECODE_TOKENS, temperature=0)
-        decode_tps = max(decode_tps, reply.usage.completion_tokens / (time.perf_counter() - started))
-    return prompt_tps, decode_tps
+def _measure_once(client: openai.OpenAI, i: int) -> tuple[float, float]:
+    # A different first word each time, so llama.cpp's prompt cache does not skip the prompt.
+    messages = [{"role": "user", "content": f"Run {i}. {LONG_PROMPT}"}]
+    started = time.perf_counter()
+    usage = client.chat.completions.create(model=MODEL_ALIAS, messages=messages, max_tokens=1, temperature=0).usage
+    prompt_tps = usage.prompt_tokens / (time.perf_counter() - started)
+    story = [{"role": "user", "content": f"Story {i}: write a long story about a baker."}]
+    started = time.perf_counter()
+    reply = client.chat.completions.create(model=MODEL_ALIAS, messages=story, max_tokens=DECODE_TOKENS, temperature=0)
+    return prompt_tps, reply.usage.completion_tokens / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -83,13 +81,20 @@ def main() -> None:
     args = parser.parse_args()
     if not (Path(args.other_site) / "llama_cpp").is_dir():
         raise SystemExit(f"--other-site {args.other_site}: no llama_cpp package there; see this module's docstring")
-    results = {}
-    for label, site in (("installed (portable)", None), (args.label, args.other_site)):
-        port = free_port()
-        process = _start(site, port, args.threads)
-        try:
-            results[label] = _measure(port, args.repeats)
-        finally:
+    builds = {"installed (portable)": None, args.label: args.other_site}
+    ports = {label: free_port() for label in builds}
+    processes = [_start(site, ports[label], args.threads) for label, site in builds.items()]
+    try:
+        clients = {label: openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="local", timeout=600) for label, port in ports.items()}
+        results = {label: (0.0, 0.0) for label in builds}
+        # Alternate the builds, one request at a time, so a change in the machine's load hits both alike.
+        for i in range(args.repeats):
+            for label, client in clients.items():
+                prompt_tps, decode_tps = _measure_once(client, i)
+                best = results[label]
+                results[label] = (max(best[0], prompt_tps), max(best[1], decode_tps))
+    finally:
+        for process in processes:
             process.terminate()
             process.wait(timeout=30)
     load = os.getloadavg()[0]
