@@ -1,6 +1,6 @@
 """Embedded model figures: start, prompt and decode speed, and what agent turns on it read like.
 
-    python -m bench.local_model [--turns 30] [--threads N] [--busy N]
+    python -m bench.local_model [--turns 30] [--threads N] [--busy N] [--model-path FILE.gguf]
 
 Starts the embedded llama.cpp server on a free port (the real SmolLM2 weights) and measures, from
 one run: seconds until it answers; prompt tokens/s (a ~1,000-token prompt, one output token);
@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=30)
     parser.add_argument("--threads", type=int, default=0, help="[local] n_threads (0: the configured value)")
     parser.add_argument("--busy", type=int, default=0, help="spinning processes to run meanwhile")
+    parser.add_argument("--model-path", default="", help="[local] model_path: another GGUF file (default: the bundled SmolLM2)")
     parser.add_argument("--wait-policy", choices=["PASSIVE", "ACTIVE"], default="PASSIVE", help="the server's OMP_WAIT_POLICY")
     args = parser.parse_args()
     os.environ["OMP_WAIT_POLICY"] = args.wait_policy  # the server inherits it (troupe only fills it in when unset)
@@ -156,6 +157,8 @@ def main() -> None:
             }
             if args.threads:
                 overrides["local.n_threads"] = args.threads
+            if args.model_path:
+                overrides["local.model_path"] = args.model_path
             config = load_config(overrides, cwd=Path(tmp), environ={})
             started = time.perf_counter()
             ensure_server(config.local)
@@ -173,7 +176,8 @@ def main() -> None:
 
     n = stats["turns"]
     share = lambda k: f"{stats[k]}/{n} ({stats[k] / max(n, 1):.0%})"  # noqa: E731
-    title = f"Embedded model (SmolLM2-135M-Instruct Q4_1, {config.local.n_threads} threads, OMP_WAIT_POLICY={args.wait_policy}, {args.busy} busy processes)"
+    model = Path(args.model_path).name if args.model_path else "SmolLM2-135M-Instruct Q4_1"
+    title = f"Embedded model ({model}, {config.local.n_threads} threads, OMP_WAIT_POLICY={args.wait_policy}, {args.busy} busy processes)"
     table = Table(title=title, show_header=False)
     table.add_row("load average before / after (1, 5, 15 min)", f"{' '.join(f'{x:.2f}' for x in load_before)} / {' '.join(f'{x:.2f}' for x in load_after)}")
     table.add_row("server start to first answer", f"{start_s:.2f} s")
