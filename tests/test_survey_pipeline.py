@@ -139,3 +139,18 @@ def test_a_survey_after_an_unknown_world_stops_at_load(tmp_path: Path) -> None:
                                 "survey": {"questions": QUESTIONS[:1], "after": "Kitchen"}})
     with pytest.raises(SpecError, match=r"survey.after: no world is named 'Kitchen'; use one of: Room"):
         load_scenario(scenario)
+
+
+@pytest.mark.parametrize(
+    ("questions", "message"),
+    [
+        ([{"type": "multiple_choice", "id": "b", "text": "?", "options": ["only"]}], r"survey.questions: question\[0\].options: "),
+        ([{"type": "yes_no", "id": "a", "text": "?"}, {"type": "yes_no", "id": "a", "text": "?"}], "question ids must be unique; repeated: a"),
+        ([{"type": "essay", "id": "a", "text": "?"}], "survey.questions: question\\[0\\]"),
+    ],
+)
+def test_a_bad_survey_question_is_one_line_naming_it(tmp_path: Path, questions: list[dict[str, Any]], message: str) -> None:
+    with pytest.raises(SpecError, match=message) as raised:
+        load_scenario(write(tmp_path, {"name": "x", "personas": PEOPLE[:1], "survey": {"questions": questions}}))
+    assert "\n" not in str(raised.value)
+

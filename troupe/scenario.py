@@ -12,7 +12,7 @@ import json
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
@@ -23,7 +23,6 @@ from .config import load_config
 from .errors import ConfigError, SpecError
 from .examples import example_path
 from .extraction import ExtractionSpec
-from .survey.questions import Question
 
 
 class _Strict(BaseModel):
@@ -155,7 +154,7 @@ class PopulationBlock(_Strict):
 class SurveyBlock(_Strict):
     """Typed questions (docs/surveys.md) asked of every persona, or of a world's agents after its steps."""
 
-    questions: list[Question] = Field(min_length=1)
+    questions: list[dict[str, Any]] = Field(min_length=1, description="troupe.survey question dicts, each with a type")
     together: bool = True
     on_invalid: Literal["raise", "skip"] = "raise"
     after: str | None = Field(default=None, description="a world's name: its agents answer after its steps (with their memories)")
@@ -167,14 +166,18 @@ class SurveyBlock(_Strict):
 
     @field_validator("questions")
     @classmethod
-    def _as_survey(cls, questions: list[Any]) -> list[Any]:
-        from .survey import Survey
+    def _as_survey(cls, questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # troupe.survey loads the LLM client: imported here, so loading a scenario without a survey stays light.
+        from .survey import QuestionType, Survey
 
         try:
-            Survey(questions=questions)  # the survey's own checks (unique ids), at load time
+            survey = Survey(questions=questions)  # every question's and the survey's own checks, at load time
         except ValidationError as exc:
-            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
-        return questions
+            error = exc.errors()[0]
+            loc = [p for p in error["loc"][1:] if p not in get_args(QuestionType)]  # drop the union's branch name
+            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+            raise ValueError(f"{'question' + where + ': ' if where else ''}{error['msg'].removeprefix('Value error, ')}") from None
+        return [q.model_dump(mode="json") for q in survey.questions]
 
 
 class Scenario(_Strict):
