@@ -266,8 +266,12 @@ def validate(
 
     with _errors(debug):
         loaded = preflight.report(scenario, err)  # every problem, one line each
-        worlds = ", ".join(f"{w.name} ({w.steps} steps)" for w in loaded.scenario.worlds)
-        out.print(escape(f"{scenario}: valid: {len(loaded.personas)} personas; worlds {worlds}; hash {loaded.digest[:12]}"))
+        worlds = ", ".join(f"{w.name} ({w.steps} steps)" for w in loaded.scenario.worlds) or "none"
+        population, survey = loaded.scenario.population, loaded.scenario.survey
+        extra = (f" + a population of {population.size}" if population else "") + (
+            f"; a survey of {len(survey.questions)} questions" if survey else ""
+        )
+        out.print(escape(f"{scenario}: valid: {len(loaded.personas)} personas{extra}; worlds {worlds}; hash {loaded.digest[:12]}"))
 
 
 # ----- sql / runs / show -----

@@ -85,6 +85,13 @@ def test_every_example_validates() -> None:
     assert names == ["customer_interview.yaml", "product_brainstorming.yaml", "synthetic_conversations.yaml", "tv_ad_evaluation.yaml"]
     for name in names:
         load_scenario(EXAMPLES / name)
+    from typer.testing import CliRunner
+
+    from flows.cli import app, out
+
+    out.width = 200
+    checked = CliRunner().invoke(app, ["validate", str(EXAMPLES / "tv_ad_evaluation.yaml")])
+    assert checked.exit_code == 0 and "valid: 0 personas + a population of 200; a survey of 2 questions; worlds none" in checked.output
 
 
 class _Interview(Talk):
