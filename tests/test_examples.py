@@ -78,7 +78,7 @@ class Talk(Script):
         return {"actions": [talk(f"{name}: {self.line} {number + 1}"), done()], "cognitive_state": cognitive()}
 
 
-def test_every_example_validates() -> None:
+def test_every_example_validates(monkeypatch: pytest.MonkeyPatch) -> None:
     from troupe.scenario import load_scenario
 
     names = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
@@ -89,7 +89,7 @@ def test_every_example_validates() -> None:
 
     from flows.cli import app, out
 
-    out.width = 200
+    monkeypatch.setattr(out, "width", 200)
     checked = CliRunner().invoke(app, ["validate", str(EXAMPLES / "tv_ad_evaluation.yaml")])
     assert checked.exit_code == 0 and "valid: 0 personas + a population of 200; a survey of 2 questions; worlds none" in checked.output
 
