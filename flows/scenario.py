@@ -94,6 +94,7 @@ def scenario_flow(
             run = population_stage(run, book)
             stages.survey_stage(run, book)
             stages.worlds_stage(run, book, extract=run.loaded.scenario.extraction is not None, survey=True)
+            stages.categories_stage(run, book)
             rows = stages.publish(run, book, _published(run))
             rows.update({f"reduction_{k}": v for k, v in stages.reduction_stage(run).items()})
         except BaseException as exc:

@@ -32,7 +32,7 @@ from tasks.parts import extraction_tables, missing, part_name, persona_tables, r
 from tasks.personas import personas_shard
 from tasks.reduction import reduce_run
 from tasks.simulation import simulate_shard
-from tasks.survey import survey_shard_task, survey_tables
+from tasks.survey import NormalizedAnswers, normalize_answers_task, normalized_tables, survey_shard_task, survey_tables
 from troupe import progress
 from troupe.agent.persona import Persona
 from troupe.cache import cache_key
@@ -377,6 +377,36 @@ def survey_done(run: Run, book: Book, text: str, cached: bool, name: str, retrie
     book.failures += len(result.failures)
     progress.emit("advance", "survey", advance=len({row.agent for row in result.rows}) + len(result.failures))
     return True
+
+
+def categories_stage(run: Run, book: Book) -> int:
+    """With ``survey: categories: k``: every free-text answer of the run put in one of at most k categories per question.
+
+    Runs once the survey's shards are done: one task reads the run's answer parts and writes them
+    again, whole, with the ``category`` column; they replace the shards' parts in ``answers``.
+    Returns the number of answers.
+    """
+    block = run.loaded.scenario.survey
+    parts = sorted(set(book.parts.get("answers", [])))
+    if block is None or block.categories is None or not parts:
+        return 0
+    settings, runtime, code = keyed_config(run.config), runtime_of(run.config, run.run_id), code_digest()
+    name = part_name("categories", 0, cache_key({"parts": parts, "k": block.categories, "settings": settings, "code": code}))
+    progress.emit("stage", "categories", total=1)
+    future = configured(normalize_answers_task, run.config).submit(parts, block.categories, settings, name, code, runtime)
+    result = NormalizedAnswers.model_validate_json(future.result())
+    book.task_runs += 1
+    if _cached(future):
+        book.tasks_cached += 1
+        calls = replayed(result.calls)
+        _emit_replayed(calls)
+        for dataset, table in normalized_tables(result, calls).items():
+            if not part_path(run.root, run.run_id, dataset, name).is_file():
+                write_tables(run.root, run.run_id, name, {dataset: table})
+    book.parts["answers"] = [name]
+    book.add({"llm_calls": name})
+    progress.emit("advance", "categories", advance=1)
+    return len(result.rows)
 
 
 def survey_stage(run: Run, book: Book) -> int:

@@ -13,8 +13,11 @@ from typing import Any
 
 import pyarrow as pa
 from prefect import task
+from pydantic import BaseModel, Field
 
+from troupe.datasets.io import read_parts
 from troupe.datasets.rows import calls_table, failures_table
+from troupe.datasets.schemas import ANSWERS
 from troupe.llm import CallRecord
 from troupe.simulation import ShardState, survey_shard
 from troupe.survey import Survey, SurveyResult, answers_table, ask_shard
@@ -29,6 +32,40 @@ def survey_tables(result: SurveyResult, calls: list[CallRecord] | None = None) -
         "llm_calls": calls_table(result.calls if calls is None else calls),
         "failures": failures_table(result.failures),
     }
+
+
+class NormalizedAnswers(BaseModel):
+    """Every answer of the run again, with its category; and the calls that named and assigned the categories."""
+
+    rows: list[dict[str, Any]]
+    calls: list[CallRecord] = Field(default_factory=list)
+
+
+def normalized_tables(result: NormalizedAnswers, calls: list[CallRecord] | None = None) -> dict[str, pa.Table]:
+    return {"answers": pa.Table.from_pylist(result.rows, schema=ANSWERS), "llm_calls": calls_table(result.calls if calls is None else calls)}
+
+
+@task(name="survey-categories", task_run_name="survey categories")
+def normalize_answers_task(parts: list[str], k: int, settings: dict[str, Any], name: str, code: str, runtime: dict[str, Any]) -> str:
+    """The run's answers (its ``answers`` parts, named by content) with a category per free-text answer; NormalizedAnswers JSON.
+
+    One pass over all of the run's answers, so each question gets one set of categories; the
+    categories come from troupe.extraction.normalizer (texts de-duplicated and sorted first, so a
+    rerun asks the same prompts and the call cache answers them).
+    """
+    import polars as pl
+
+    from troupe.extraction.normalizer import normalize_answers
+
+    config = task_config(settings, runtime)
+    rt = Runtime.model_validate(runtime)
+    gateway = task_gateway(config)
+    table = read_parts(rt.datasets_root, rt.run_id, "answers", parts)
+    answers = pl.from_arrow(table if table is not None else ANSWERS.empty_table()).drop("category")
+    normalized = normalize_answers(answers, k, gateway).select(ANSWERS.names)
+    result = NormalizedAnswers(rows=normalized.to_dicts(), calls=list(gateway.ledger.records))
+    write_tables(rt.datasets_root, rt.run_id, name, normalized_tables(result))
+    return result.model_dump_json()
 
 
 @task(name="survey-shard", task_run_name="survey shard {shard}")

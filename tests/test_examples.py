@@ -165,8 +165,7 @@ class _FocusGroup(Talk):
         subject = re.search(r"Extract it for (.+?)\.\n", user_text(body) + "\n")
         if subject and "idea_title" in schema_of(body).get("properties", {}):
             name = subject[1]
-            return {"idea_title": f"{name}'s idea", "idea_description": "It helps.", "category": "writing assistance",
-                    "supported": self.SUPPORTS[name]}
+            return {"idea_title": f"{name}'s idea", "idea_description": "It helps.", "supported": self.SUPPORTS[name]}
         return super().__call__(body)
 
 
@@ -174,11 +173,14 @@ def test_product_brainstorming(prefect_server: str, fake: FakeOpenAI, tmp_path: 
     fake.responder = _FocusGroup("idea")
     root = tmp_path / "d"
     summary = run(fake, smaller("product_brainstorming.yaml", tmp_path), root)
-    assert summary["rows"]["extractions"] == 4
+    assert summary["rows"]["extractions"] == 4 and summary["rows"]["answers"] == 4
     ideas = sql(root, "SELECT title, proposed_by, support_count, category FROM reduction_ideas")
-    assert ideas[:2] == [("Lisa Carter's idea", "Lisa Carter", 2, "writing assistance"), ("Oscar's idea", "Oscar", 1, "writing assistance")]
+    assert [i[:3] for i in ideas[:2]] == [("Lisa Carter's idea", "Lisa Carter", 2), ("Oscar's idea", "Oscar", 1)]
     assert sorted(i[2] for i in ideas[2:]) == [0, 0]
-    assert sql(root, "SELECT category, ideas FROM reduction_ideas_by_category") == [("writing assistance", 4)]
+    categories = dict(sql(root, "SELECT agent, category FROM answers WHERE question_id = 'idea'"))
+    assert all(category == categories[who] and category for _, who, _, category in ideas)  # each idea's category, from the survey
+    by_category = sql(root, "SELECT category, ideas FROM reduction_ideas_by_category")
+    assert sum(n for _, n in by_category) == 4 and 1 <= len(by_category) <= 5
 
 
 def test_synthetic_conversations(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:

@@ -89,6 +89,34 @@ def test_a_survey_of_every_persona_writes_typed_answers(prefect_server: str, fak
     assert fake.calls == 7 and again["rows"]["answers"] == 21
 
 
+def test_free_text_answers_are_put_in_categories(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+    questions = [QUESTIONS[0], {"type": "free_text", "id": "wish", "text": "What would you change about the bakery?"}]
+    scenario = write(tmp_path, {"name": "wishes", "personas": PEOPLE, "survey": {"questions": questions, "categories": 3}})
+    root = tmp_path / "datasets"
+    summary = run(fake, scenario, root, "c1")
+    assert summary["rows"]["answers"] == 14
+    purposes = [r[0] for r in sql(root, "SELECT purpose FROM llm_calls WHERE purpose LIKE 'normalize:%'")]
+    assert purposes.count("normalize:categories") == 1 and purposes.count("normalize:assign") == 1  # 7 texts: one batch
+    rows = sql(root, "SELECT question_id, category FROM answers")
+    assert all(category is None for q, category in rows if q == "ad")
+    wishes = [category for q, category in rows if q == "wish"]
+    assert len(wishes) == 7 and all(wishes) and len(set(wishes)) <= 3
+    calls = fake.calls
+    again = run(fake, scenario, root, "c2")
+    assert fake.calls == calls and again["rows"]["answers"] == 14
+    assert sorted(sql(root, "SELECT agent, category FROM answers WHERE run_id = 'c2' AND question_id = 'wish'")) == sorted(
+        sql(root, "SELECT agent, category FROM answers WHERE run_id = 'c1' AND question_id = 'wish'")
+    )
+
+
+def sql(root: Path, query: str) -> list[tuple[Any, ...]]:
+    connection = connect(root)
+    try:
+        return connection.sql(query).fetchall()
+    finally:
+        connection.close()
+
+
 class _Town(Script):
     """Scripted turns; extraction fields answered with an option and a list."""
 

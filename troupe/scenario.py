@@ -158,6 +158,9 @@ class SurveyBlock(_Strict):
     together: bool = True
     on_invalid: Literal["raise", "skip"] = "raise"
     after: str | None = Field(default=None, description="a world's name: its agents answer after its steps (with their memories)")
+    categories: int | None = Field(
+        default=None, ge=2, le=50, description="sort each free-text question's answers into at most this many categories (answers.category)"
+    )
 
     def survey(self) -> Any:
         from .survey import Survey

@@ -1,7 +1,8 @@
 """The Parquet datasets' schemas, defined once. docs/datasets.md documents every column.
 
-``run_id`` is not stored in the files: it is the hive partition (``<dataset>/run_id=<id>/``), which
-DuckDB and polars turn into a column when they read the dataset with hive partitioning.
+``run_id`` is not part of these schemas: it is the hive partition (``<dataset>/run_id=<id>/``), and
+the writer (``troupe.datasets.io.with_run_id``) adds it as the last column of every file too, so a
+reader without hive partitioning gets it; hive readers see one ``run_id`` column, the folder's.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ ANSWERS = pa.schema(
         ("answer_number", pa.float64()),
         ("answer_list", pa.list_(pa.string())),
         ("why", pa.string()),
+        ("category", pa.string()),  # a free-text answer's category when the survey normalises (null otherwise)
     ]
 )
 
