@@ -135,6 +135,40 @@ def test_a_halved_limit_admits_no_one_until_enough_slots_are_free() -> None:
     assert asyncio.run(go()) == [4, 2, 2, 6]
 
 
+def test_waiters_enter_in_order_and_a_cancelled_waiter_keeps_no_slot() -> None:
+    """Freed slots go to the oldest waiter; cancelling a waiter (or one just admitted) leaks no slot."""
+
+    async def go() -> tuple[list[int], int, int]:
+        limiter = EndpointLimiter(max_concurrency=2)
+        gates = [asyncio.Event() for _ in range(6)]
+        order: list[int] = []
+
+        async def request(i: int) -> None:
+            async with limiter.slot(1):
+                order.append(i)
+                await gates[i].wait()
+
+        tasks = []
+        for i in range(6):
+            tasks.append(asyncio.create_task(request(i)))
+            await asyncio.sleep(0)  # queue them in a known order
+        tasks[3].cancel()  # waiting: never admitted
+        gates[0].set()
+        await asyncio.sleep(0)
+        tasks[2].cancel()  # admitted by request 0's exit, cancelled before it ran: its slot goes on
+        for _ in range(50):
+            await asyncio.sleep(0)
+        inside = limiter.active
+        for gate in gates:
+            gate.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return order, inside, limiter.active
+
+    order, inside, after = asyncio.run(go())
+    assert order[:2] == [0, 1] and 3 not in order and order == sorted(order)
+    assert inside == 2 and after == 0
+
+
 def test_rate_limit_halves_concurrency_and_successes_restore_it() -> None:
     async def go() -> list[int]:
         limiter = EndpointLimiter(max_concurrency=8)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -56,7 +57,10 @@ class EndpointLimiter:
         self.active = 0
         self.peak_active = 0
         self._successes = 0
-        self._changed = asyncio.Condition()
+        # Requests waiting for a slot, oldest first. A freed slot is handed to the oldest waiter
+        # directly: waking every waiter to re-check (a Condition's notify_all) costs O(waiters) per
+        # call, and hundreds of worlds wait on 64 slots in a sharded run.
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self.requests = TokenBucket(rpm, capacity=max(1.0, min(float(rpm), float(self.max_concurrency))))
         self.tokens = TokenBucket(tpm, capacity=max(1.0, tpm / 6.0))
 
@@ -65,31 +69,51 @@ class EndpointLimiter:
         """Hold one request slot; rpm and tpm are charged before the request starts."""
         await self.requests.take(1)
         await self.tokens.take(estimated_tokens)
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.active < self.limit)
-            self.active += 1
-            self.peak_active = max(self.peak_active, self.active)
+        await self._acquire()
         try:
             yield
         finally:
-            async with self._changed:
+            self.active -= 1
+            self._admit()
+
+    async def _acquire(self) -> None:
+        if self.active < self.limit and not self._waiters:
+            self._enter()
+            return
+        ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(ticket)
+        try:
+            await ticket  # resolved by _admit, which has already counted this request in
+        except asyncio.CancelledError:
+            if ticket.done() and not ticket.cancelled():  # admitted, then cancelled: give the slot on
                 self.active -= 1
-                self._changed.notify_all()
+                self._admit()
+            raise
+
+    def _enter(self) -> None:
+        self.active += 1
+        self.peak_active = max(self.peak_active, self.active)
+
+    def _admit(self) -> None:
+        """Hand free slots to the oldest waiters (skipping any that were cancelled while waiting)."""
+        while self._waiters and self.active < self.limit:
+            ticket = self._waiters.popleft()
+            if not ticket.done():
+                self._enter()
+                ticket.set_result(None)
 
     def settle_tokens(self, estimated: int, actual: int) -> None:
         self.tokens.give_back(estimated - actual)
 
     async def on_rate_limited(self) -> None:
-        async with self._changed:
-            self.limit = max(1, self.limit // 2)
-            self._successes = 0
+        self.limit = max(1, self.limit // 2)
+        self._successes = 0
 
     async def on_success(self) -> None:
         if self.limit >= self.max_concurrency:
             return
-        async with self._changed:
-            self._successes += 1
-            if self._successes >= self.limit:
-                self.limit += 1
-                self._successes = 0
-                self._changed.notify_all()
+        self._successes += 1
+        if self._successes >= self.limit:
+            self.limit += 1
+            self._successes = 0
+            self._admit()
