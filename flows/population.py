@@ -25,7 +25,7 @@ from prefect import Task
 from prefect.futures import PrefectFuture
 
 from tasks.options import code_digest, configured, keyed_config, runtime_of
-from tasks.parts import part_name, write_tables
+from tasks.parts import part_name, replayed, write_tables
 from tasks.population import GenerationResult, SpecResult, diversify_task, generate_shard_task, population_spec_task
 from troupe import progress
 from troupe.agent.persona import Persona
@@ -36,7 +36,7 @@ from troupe.factory import GeneratedPersona, GenerationSettings, write_spec
 from troupe.population import PopulationError, PopulationSpec, parse_spec, sample_population
 from troupe.profiling import PROFILE_FILE, population_dir, profile
 
-from .stages import Book, Run, _cached, _emit_replayed, _windowed, replayed
+from .stages import Book, Run, _cached, _emit_replayed, _windowed
 
 class _Keys:
     """What every task of the stage shares: the keyed settings, where things go, the code digest."""
