@@ -18,9 +18,9 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Generic, Sequence, TypeVar
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Generic, Sequence, TypeVar
 
-import openai
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
@@ -41,11 +41,27 @@ from .limiter import EndpointLimiter
 from .structured import repair_message, resolve_mode, response_format, schema_instruction, schema_of, validate
 from .types import CallRecord, ChatRequest, Message, RawResponse, Usage
 
+if TYPE_CHECKING:
+    import openai
+
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 logger = logging.getLogger("troupe.llm")
-_TRANSIENT = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError)
+
+
+def _openai() -> Any:
+    """The openai package, imported at the first call: ~0.5 s that a fully cached rerun never needs."""
+    import openai
+
+    return openai
+
+
+@lru_cache(maxsize=1)
+def _transient() -> tuple[type[BaseException], ...]:
+    openai = _openai()
+    return (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError)
+
 _MAX_RETRY_AFTER_S = 60.0
 
 
@@ -311,6 +327,7 @@ class LLMGateway:
         return endpoint
 
     async def _open_endpoint(self) -> _Endpoint:
+        openai = _openai()
         llm = self.config.llm
         limiter = EndpointLimiter(llm.max_concurrency, llm.rpm, llm.tpm)
         common: dict[str, Any] = {"timeout": llm.timeout_s, "max_retries": 0}
@@ -360,13 +377,14 @@ class LLMGateway:
         return AsyncRetrying(
             stop=stop_after_attempt(attempts),
             wait=_wait,
-            retry=retry_if_exception(lambda e: isinstance(e, _TRANSIENT)),
+            retry=retry_if_exception(lambda e: isinstance(e, _transient())),
             before_sleep=log_retry,
             reraise=True,
         )
 
     async def _call(self, request: ChatRequest) -> tuple[RawResponse, int]:
         """Call the endpoint with retries on transient faults; raise a typed error otherwise."""
+        openai = _openai()
         endpoint = await self._endpoint()
         body: dict[str, Any] = {
             "model": request.model,
@@ -404,7 +422,7 @@ class LLMGateway:
                             await self._revive_local_server()
                             raise
                     await endpoint.limiter.on_success()
-        except _TRANSIENT as exc:
+        except _transient() as exc:
             raise LLMUnavailable(
                 f"{endpoint.label}: {self._describe(exc, endpoint)} persisted through {attempts} attempts; "
                 "retry later, or raise [llm] max_attempts / timeout_s"
@@ -425,7 +443,7 @@ class LLMGateway:
     def _read_timeout(request: ChatRequest, endpoint: _Endpoint) -> float | openai.NotGiven:
         """The embedded server's read timeout for this request (others keep the client's [llm] timeout_s)."""
         if endpoint.timeout_floor_s is None:
-            return openai.NOT_GIVEN
+            return _openai().NOT_GIVEN
         from ..local_model import read_timeout
 
         prompt_chars = len(json.dumps(request.messages))
@@ -497,7 +515,7 @@ class LLMGateway:
                     with attempt:
                         async with endpoint.limiter.slot(sum(len(t) for t in inputs) // 4):
                             reply = await endpoint.client.embeddings.create(model=model, input=inputs)
-            except openai.APIError as exc:
+            except _openai().APIError as exc:
                 raise LLMUnavailable(f"{endpoint.label}: embeddings failed ({self._describe(exc, endpoint)})") from None
             for key, item in zip(missing, sorted(reply.data, key=lambda d: d.index)):
                 vectors[key] = _pooled(item.embedding)
