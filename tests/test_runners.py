@@ -82,7 +82,19 @@ def test_a_local_dask_cluster_writes_the_same_datasets_as_threads(prefect_server
     expected, got = dataset_files(tmp_path / "threads" / "datasets"), dataset_files(tmp_path / "dask" / "datasets")
     assert list(got) == list(expected) and any(name.startswith("events/") for name in expected)
     for name, table in expected.items():
-        assert got[name].equals(table), name
+        assert got[name].equals(table), (name, differences(table, got[name]))
+
+
+def differences(expected: pa.Table, got: pa.Table) -> list[str]:
+    """Where two tables differ, row by row and column by column (for the failure message)."""
+    if expected.num_rows != got.num_rows:
+        return [f"{expected.num_rows} rows, got {got.num_rows}"]
+    return [
+        f"row {i} {column}: {a[column]!r:.120} != {b[column]!r:.120}"
+        for i, (a, b) in enumerate(zip(expected.to_pylist(), got.to_pylist()))
+        for column in expected.column_names
+        if a[column] != b.get(column)
+    ]
 
 
 def test_limits_are_split_between_worker_processes(config: Config) -> None:
