@@ -110,7 +110,7 @@ def variant(tmp_path: Path, name: str, change: Any) -> Path:
 
 def frame(root: Path, dataset: str, run_id: str) -> pl.DataFrame:
     """One run's partition of a dataset, without run_id, in a stable order."""
-    df = pl.read_parquet(partition_dir(root, dataset, run_id) / "*.parquet")
+    df = pl.read_parquet(partition_dir(root, dataset, run_id) / "*.parquet").drop("run_id")  # every file carries it
     order = {"events": ["world", "seq"], "personas": ["name"], "extractions": ["world", "agent"], "llm_calls": ["key"]}
     return df.sort(order[dataset]) if dataset in order else df
 

@@ -17,6 +17,10 @@ The protocol (docs/datasets.md, "Writing"):
 * **The runs row** is written last, and a ``failed`` or ``cancelled`` row never replaces a
   ``completed`` one (another process finished the same run: its data is complete).
 
+**Every file carries its run's id** as a ``run_id`` column (last), the same value as its partition
+folder: readers without hive partitioning (Hugging Face ``datasets``, a plain ``pl.read_parquet``)
+get it too, and hive readers (DuckDB, polars) still see one ``run_id`` column, the folder's.
+
 Locks are ``flock`` locks on files under ``<root>/.staging/locks``: they hold between processes
 on one machine and on file systems that support them (not every network file system does).
 """
@@ -40,6 +44,7 @@ try:
 except ImportError:  # Windows: no advisory locks; single writers only
     fcntl = None  # type: ignore[assignment]
 
+RUN_ID = "run_id"  # the partition key, and a column of every file
 STAGING = ".staging"  # under the dataset root: partitions being written or replaced
 _SAFE = re.compile(r"[^A-Za-z0-9._=-]")
 
@@ -74,15 +79,32 @@ def _locked(root: str | os.PathLike[str], name: str, shared: bool = False, wait:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    """A Parquet file of table; an empty one has no row group (Hugging Face ``datasets`` fails on a row group of 0 rows)."""
+    if table.num_rows:
+        pq.write_table(table, path, compression="zstd")
+    else:
+        with pq.ParquetWriter(path, table.schema, compression="zstd"):
+            pass
+
+
 def _write_file(table: pa.Table, path: Path) -> None:
     """Write table to path atomically: a temporary name beside it, then a rename."""
     temporary = path.with_name(f".tmp-{uuid.uuid4().hex[:12]}-{path.name}")
     try:
-        pq.write_table(table, temporary, compression="zstd")
+        _write_parquet(table, temporary)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def with_run_id(table: pa.Table, run_id: str) -> pa.Table:
+    """table with a ``run_id`` string column holding run_id (replaced in place if the table has one, else last)."""
+    column = pa.array([run_id] * table.num_rows, pa.string())
+    field = pa.field(RUN_ID, pa.string())
+    index = table.schema.get_field_index(RUN_ID)
+    return table.set_column(index, field, column) if index >= 0 else table.append_column(field, column)
 
 
 def part_path(root: str | os.PathLike[str], run_id: str, dataset: str, name: str) -> Path:
@@ -98,7 +120,7 @@ def write_part(root: str | os.PathLike[str], run_id: str, dataset: str, name: st
     if path.is_file():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_file(table, path)
+    _write_file(with_run_id(table, run_id), path)
     return True
 
 
@@ -157,7 +179,7 @@ def write_partition(root: str | os.PathLike[str], dataset: str, run_id: str, tab
     root = Path(root)
     folder = _fresh_folder(root, dataset, run_id)
     try:
-        pq.write_table(table, folder / "part-0.parquet", compression="zstd")
+        _write_parquet(with_run_id(table, run_id), folder / "part-0.parquet")
         _swap_in(root, dataset, run_id, folder)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)

@@ -53,7 +53,7 @@ def connect(root: str | os.PathLike[str], *, run_id: str | None = None, lock_dow
             )
         else:
             schema = DATASETS.get(name, pa.schema([]))
-            empty = pa.schema([("run_id", pa.string()), *schema]).empty_table()
+            empty = pa.schema([*schema, ("run_id", pa.string())]).empty_table()  # where hive readers put it
             connection.register(f"_{name}_empty", empty)
             connection.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}_empty")
     if lock_down:
