@@ -516,6 +516,7 @@ def export(
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="openai-chat (.jsonl), sharegpt (.json) or parquet (.parquet).")],
     out_file: Annotated[Path, typer.Option("--out", "-o", help="The file to write.")],
     per: Annotated[ExportPer, typer.Option("--per", help="One conversation per agent (its own view) or per world.")] = ExportPer.agent,
+    calls: Annotated[bool, typer.Option("--calls", help="Export every LLM call's exact prompt and completion instead (needs [datasets] store_prompts = true).")] = False,
     datasets: DatasetsOption = None,
     debug: DebugOption = False,
 ) -> None:
@@ -526,7 +527,7 @@ def export(
     from troupe.export import export_run
 
     with _errors(debug):
-        summary = export_run(_root(datasets), run_id, fmt, out_file, per)
+        summary = export_run(_root(datasets), run_id, fmt, out_file, per, calls=calls)
         out.print(escape(f"{summary.conversations} conversations ({summary.messages} messages) written to {summary.out}"))
 
 

@@ -69,6 +69,8 @@ def keyed_config(config: Config) -> dict[str, Any]:
         for key in keys:
             keyed[section].pop(key, None)
     keyed["pipeline"] = {"on_item_error": config.pipeline.on_item_error}
+    if config.datasets.store_prompts:  # results then hold the prompts; only when on, so default keys stay as they were
+        keyed["datasets"] = {"store_prompts": True}
     return keyed
 
 
@@ -98,7 +100,7 @@ def task_config(settings: dict[str, Any], runtime: dict[str, Any]) -> Config:
             **sections,
             "simulation": {**sections["simulation"], "transcript": rt.transcript},
             "cache": {"enabled": rt.cache_enabled, "backend": rt.cache_backend, "dir": rt.cache_dir},
-            "datasets": {"root": rt.datasets_root},
+            "datasets": {**settings.get("datasets", {}), "root": rt.datasets_root},
         }
     )
 

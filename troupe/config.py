@@ -80,6 +80,10 @@ class SimulationConfig(_Section):
 
 class DatasetsConfig(_Section):
     root: str = "datasets"
+    # llm_calls keeps each call's request messages and completion text (for distillation exports).
+    # Off by default: a prompt repeats the persona and the memory every turn, so it can make
+    # llm_calls many times larger than all the other datasets together.
+    store_prompts: bool = False
 
 
 class PipelineConfig(_Section):

@@ -85,6 +85,8 @@ LLM_CALLS = pa.schema(
         ("cache_hit", pa.bool_()),
         ("finish_reason", pa.string()),
         ("attempts", pa.int64()),
+        ("messages", pa.string()),  # [datasets] store_prompts: the request's messages as JSON text; null otherwise
+        ("completion", pa.string()),  # [datasets] store_prompts: the reply's text; null otherwise
     ]
 )
 

@@ -17,6 +17,7 @@ _LAZY = {
     "ExportSummary": "troupe.export.run",
     "export_run": "troupe.export.run",
     "run_conversations": "troupe.export.run",
+    "run_calls": "troupe.export.run",
     "Format": "troupe.export.options",
     "Per": "troupe.export.options",
 }

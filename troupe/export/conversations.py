@@ -45,6 +45,8 @@ class Conversation(BaseModel):
     world: str
     agent: str | None  # None for a whole-world conversation
     messages: list[Message]
+    purpose: str | None = None  # for an LLM call's prompt/completion pair: the call's purpose and key
+    call_key: str | None = None
 
 
 def _speech(event: dict[str, Any]) -> str:

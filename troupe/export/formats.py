@@ -63,7 +63,7 @@ def validate(conversation: Conversation) -> ChatExample:
 
 
 def _example_id(conversation: Conversation) -> str:
-    return "/".join(part for part in (conversation.run_id, conversation.world, conversation.agent) if part)
+    return "/".join(part for part in (conversation.run_id, conversation.world, conversation.agent, conversation.call_key) if part)
 
 
 def _openai_chat(examples: list[tuple[Conversation, ChatExample]], out: Path) -> None:
@@ -88,7 +88,10 @@ def _parquet(examples: list[tuple[Conversation, ChatExample]], out: Path) -> Non
 
     message = pa.struct([("role", pa.string()), ("content", pa.string())])
     schema = pa.schema(
-        [("id", pa.string()), ("run_id", pa.string()), ("world", pa.string()), ("agent", pa.string()), ("messages", pa.list_(message))]
+        [
+            ("id", pa.string()), ("run_id", pa.string()), ("world", pa.string()), ("agent", pa.string()),
+            ("purpose", pa.string()), ("call_key", pa.string()), ("messages", pa.list_(message)),
+        ]
     )
     table = pa.Table.from_pylist(
         [
@@ -97,6 +100,8 @@ def _parquet(examples: list[tuple[Conversation, ChatExample]], out: Path) -> Non
                 "run_id": conversation.run_id,
                 "world": conversation.world,
                 "agent": conversation.agent,
+                "purpose": conversation.purpose,
+                "call_key": conversation.call_key,
                 "messages": [m.model_dump() for m in example.messages],
             }
             for conversation, example in examples

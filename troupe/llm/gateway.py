@@ -298,8 +298,11 @@ class LLMGateway:
         cost = 0.0 if free else (
             usage.prompt_tokens * llm.price_prompt_per_1m + usage.completion_tokens * llm.price_completion_per_1m
         ) / 1_000_000
+        prompts = self.config.datasets.store_prompts  # the request holds no endpoint and no key (ChatRequest)
         self.ledger.add(
             CallRecord(
+                messages=json.dumps(request.messages, ensure_ascii=False) if prompts else None,
+                completion=raw.text if prompts else None,
                 key=key,
                 model=request.model,
                 purpose=purpose,

@@ -51,3 +51,6 @@ class CallRecord(BaseModel):
     cache_hit: bool
     finish_reason: str
     attempts: int
+    # With [datasets] store_prompts: the exact request messages (JSON text) and the reply's text.
+    messages: str | None = None
+    completion: str | None = None
