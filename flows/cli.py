@@ -277,11 +277,22 @@ def validate(
 # ----- sql / runs / show -----
 
 
-def _intervals_as_text(table: Any) -> Any:
-    """Interval columns as DuckDB writes them ('1 day 02:30:00'): Arrow's have no CSV form and print as MonthDayNano(...)."""
+def _holds_interval(kind: Any) -> bool:
+    """Whether an Arrow type is an interval or nests one (a list of intervals, a struct with one)."""
     import pyarrow as pa
 
-    names = [field.name for field in table.schema if pa.types.is_interval(field.type)]
+    return pa.types.is_interval(kind) or any(_holds_interval(kind.field(i).type) for i in range(kind.num_fields))
+
+
+def _intervals_as_text(table: Any, nested: bool = False) -> Any:
+    """Interval columns as DuckDB writes them ('1 day 02:30:00'): Arrow's have no CSV form and print as MonthDayNano(...).
+
+    A column that nests intervals becomes DuckDB's text of the whole value ('[1 day]'); with nested,
+    so does every list, struct or map column (CSV has no form for them either: '[a, b]').
+    """
+    import pyarrow as pa
+
+    names = [f.name for f in table.schema if _holds_interval(f.type) or (nested and pa.types.is_nested(f.type))]
     if not names:
         return table
     import duckdb
@@ -306,6 +317,7 @@ def _print_table(table: Any, fmt: Format, out_file: Path | None) -> None:
         out.print(f"{table.num_rows} rows written to {out_file}")
         return
     if fmt is Format.csv:
+        table = _intervals_as_text(table, nested=True)
         if out_file is not None:
             pacsv.write_csv(table, out_file)
         else:
