@@ -81,8 +81,8 @@ class SimulationConfig(_Section):
 class DatasetsConfig(_Section):
     root: str = "datasets"
     # llm_calls keeps each call's request messages and completion text (for distillation exports).
-    # Off by default: a prompt repeats the persona and the memory every turn, so it can make
-    # llm_calls many times larger than all the other datasets together.
+    # Off by default for size: a prompt repeats the persona and the memory every turn; measured,
+    # llm_calls 3.4x and a run's datasets 2.1x larger (docs/performance.md, bench/store_prompts.py).
     store_prompts: bool = False
 
 
