@@ -279,3 +279,32 @@ def test_missing_key_is_a_clear_error(tmp_path: Path) -> None:
     gateway = LLMGateway(load_config({"llm.api_type": "openai", "cache.dir": str(tmp_path)}, cwd=tmp_path, environ={}))
     with pytest.raises(LLMAuthError, match="OPENAI_API_KEY"):
         gateway.complete(MESSAGES)
+
+
+@pytest.mark.parametrize("api_type", ["openai", "azure"])
+def test_requests_are_those_the_clients_create_sends(
+    fake: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api_type: str
+) -> None:
+    """The gateway posts chat bodies itself (skipping create()'s transform): same path, JSON and auth as create()."""
+    import openai
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-same")
+    monkeypatch.setenv("AZURE_OPENAI_KEY", "sk-same")
+    overrides = {"llm.api_type": api_type, "llm.structured_output": "json_schema"}
+    if api_type == "azure":
+        overrides["llm.base_url"] = fake.origin
+    gateway = LLMGateway(fake_config(fake, tmp_path, **overrides))
+    gateway.structured(MESSAGES, Opinion, temperature=0.3)
+    sent, sent_headers = fake.requests[0], fake.headers[0]
+    fake.reset()
+    timeout_s = gateway.config.llm.timeout_s
+    if api_type == "azure":
+        client: openai.OpenAI = openai.AzureOpenAI(
+            azure_endpoint=fake.origin, api_key="sk-same", api_version=gateway.config.llm.api_version, max_retries=0, timeout=timeout_s
+        )
+    else:
+        client = openai.OpenAI(base_url=fake.url, api_key="sk-same", max_retries=0, timeout=timeout_s)
+    client.chat.completions.create(**sent)
+    assert fake.requests[0] == sent
+    names = {"authorization", "api-key", "content-type", "content-length", "x-stainless-read-timeout"}
+    assert {k: v for k, v in sent_headers.items() if k in names} == {k: v for k, v in fake.headers[0].items() if k in names}
