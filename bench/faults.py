@@ -145,6 +145,20 @@ def call_counts(root: Path) -> dict[str, int]:
     return dict(zip(("records", "retries", "repairs", "resamples"), map(int, found or (0, 0, 0, 0))))
 
 
+def failures(root: Path) -> list[str]:
+    """The run's failed items, one line each: stage, who, error type and message."""
+    from troupe.datasets import connect
+
+    connection = connect(root)
+    try:
+        found = connection.execute(
+            "SELECT stage, coalesce(nullif(agent, ''), world), error_type, message, attempts FROM failures ORDER BY stage, world, agent"
+        ).fetchall()
+    finally:
+        connection.close()
+    return [f"{stage} {who}: {kind}: {message} (attempts {attempts})" for stage, who, kind, message, attempts in found]
+
+
 def missing(clean: list[Any], faulty: list[Any]) -> int:
     """How many rows of the clean multiset the faulty one lacks."""
     return sum((Counter(clean) - Counter(faulty)).values())
@@ -178,7 +192,7 @@ def main() -> None:
                 root = work / f"run-{i}"
                 seed = args.seed if faults else None
                 result = run_once(scenario, root, latency=args.latency, slots=args.slots, seed=seed, overrides=overrides)
-                results[label] = {**result, "rows": rows(root), "counts": call_counts(root)}
+                results[label] = {**result, "rows": rows(root), "counts": call_counts(root), "failed": failures(root)}
         finally:
             stop_prefect_server(prefect)
 
@@ -202,6 +216,8 @@ def main() -> None:
         elif RUNS[label][0]:
             served = Counter(draws(args.seed, result["server_calls"]))  # the queue is consumed in arrival order
             console.print(f"{label}: faults served: " + ", ".join(f"{served[kind]} {kind}" for kind in RATES))
+        for line in result["failed"]:
+            console.print(f"{label}: failed item: {line}", soft_wrap=True, markup=False)
 
 
 if __name__ == "__main__":
