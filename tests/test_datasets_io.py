@@ -73,3 +73,31 @@ def test_a_part_is_written_once_and_published_by_link(tmp_path: Path) -> None:
     staged = tmp_path / STAGING / "run=r1" / "events" / "part-a.parquet"
     assert published.stat().st_ino == staged.stat().st_ino
     assert pq.read_table(published).column("x").to_pylist() == [1, 2]
+
+
+def test_polars_schema_agrees_with_polars_own_conversion() -> None:
+    """troupe maps Arrow types to polars itself (no pandas import); it must give what pl.from_arrow gives."""
+    import polars as pl
+
+    from troupe.datasets import schemas
+    from troupe.datasets.io import polars_schema
+
+    every = [*schemas.DATASETS.values(), schemas.extractions_schema({kind: kind for kind in schemas.FIELD_TYPES})]
+    every.append(pa.schema([("m", pa.map_(pa.string(), pa.int64()))]))  # not mapped: the fallback
+    for schema in every:
+        assert polars_schema(schema) == pl.from_arrow(schema.empty_table()).schema, schema
+
+
+def test_rows_become_a_table_without_importing_pandas() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        from troupe.datasets.io import table_from_rows
+        from troupe.datasets.schemas import PERSONAS
+        table = table_from_rows([{"name": "Ana"}], PERSONAS)
+        assert table.schema == PERSONAS and table.column("name").to_pylist() == ["Ana"]
+        print("pandas" in sys.modules)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
