@@ -55,7 +55,14 @@ class Transcript:
 
     def __init__(self, enabled: bool = True, console: Console | None = None) -> None:
         self.enabled = enabled
-        self.console = console or Console(highlight=False, soft_wrap=True)
+        self._console = console
+
+    @property
+    def console(self) -> Console:
+        """The console printed to, made on first use: a pipeline builds thousands of silent worlds."""
+        if self._console is None:
+            self._console = Console(highlight=False, soft_wrap=True)
+        return self._console
 
     def event(self, event: Event) -> None:
         if not self.enabled:
