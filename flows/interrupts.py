@@ -31,6 +31,19 @@ from typing import Any, Callable, Iterator
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
+_received: list[int] = []  # the signal handling_signals caught in this process, if any
+
+
+def received() -> int | None:
+    """The signal that interrupted the run, if one did.
+
+    An interrupt raised inside a library call can reach the caller wrapped in an ordinary
+    exception (pydantic wraps what a serializer raises, TerminationSignal included): code that
+    tells a failed run from an interrupted one asks this rather than the exception's type.
+    """
+    return _received[0] if _received else None
+
+
 def exit_code(exc: BaseException) -> int | None:
     """The exit code for an interrupt (130 Ctrl-C, 143 SIGTERM), None for any other exception."""
     from prefect.exceptions import TerminationSignal
@@ -39,7 +52,8 @@ def exit_code(exc: BaseException) -> int | None:
         return EXIT_CODES[signal.SIGINT]
     if isinstance(exc, TerminationSignal):
         return EXIT_CODES.get(signal.Signals(exc.signal), 128 + exc.signal)
-    return None
+    signum = received()
+    return None if signum is None else EXIT_CODES.get(signal.Signals(signum), 128 + signum)
 
 
 def _cancel_loop_tasks(loop: asyncio.AbstractEventLoop) -> None:
@@ -107,11 +121,18 @@ def kill_started_processes(keep: set[int]) -> None:
 def handling_signals(grace_s: float = 10.0, keep: Callable[[], set[int]] = set) -> Iterator[None]:
     """Around a run in the main thread: SIGTERM raises TerminationSignal; any interrupt arms the watchdog.
 
+    Inside a flow Prefect's engine installs its own SIGTERM handler, so the signal is also noticed
+    through Python's wakeup file descriptor (written for every signal, whichever handler runs):
+    that arms the watchdog and records it for :func:`received` in every case.
+
     keep returns the processes that must outlive the run (a persistent Prefect server it started).
     """
     from prefect.exceptions import TerminationSignal
 
-    armed: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    lock = threading.Lock()
 
     def watchdog(signum: int) -> None:
         time.sleep(grace_s)
@@ -121,9 +142,11 @@ def handling_signals(grace_s: float = 10.0, keep: Callable[[], set[int]] = set) 
         os._exit(EXIT_CODES.get(signal.Signals(signum), 128 + signum))
 
     def arm(signum: int) -> None:
-        if not armed:
-            armed.append(signum)
-            threading.Thread(target=watchdog, args=(signum,), name="troupe-watchdog", daemon=True).start()
+        with lock:
+            if _received:
+                return
+            _received.append(signum)
+        threading.Thread(target=watchdog, args=(signum,), name="troupe-watchdog", daemon=True).start()
 
     def on_sigint(signum: int, frame: Any) -> None:
         arm(signum)
@@ -133,10 +156,19 @@ def handling_signals(grace_s: float = 10.0, keep: Callable[[], set[int]] = set) 
         arm(signum)
         raise TerminationSignal(signum)
 
+    def listen(fd: int) -> None:
+        with os.fdopen(fd, "rb", buffering=0) as wakeups:
+            while data := wakeups.read(64):
+                for signum in data:
+                    if signum in EXIT_CODES:
+                        arm(signum)
+
+    _received.clear()
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
     previous = {sig: signal.getsignal(sig) for sig in EXIT_CODES}
-    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        yield
-        return
+    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    threading.Thread(target=listen, args=(read_fd,), name="troupe-signals", daemon=True).start()
     signal.signal(signal.SIGINT, on_sigint)
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
@@ -144,3 +176,5 @@ def handling_signals(grace_s: float = 10.0, keep: Callable[[], set[int]] = set) 
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        signal.set_wakeup_fd(previous_fd)
+        os.close(write_fd)  # the listener reads end-of-file and returns
