@@ -32,15 +32,20 @@ EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 _received: list[int] = []  # the signal handling_signals caught in this process, if any
+_arrived = threading.Event()  # set with _received
 
 
-def received() -> int | None:
+def received(wait_s: float = 0.0) -> int | None:
     """The signal that interrupted the run, if one did.
 
     An interrupt raised inside a library call can reach the caller wrapped in an ordinary
     exception (pydantic wraps what a serializer raises, TerminationSignal included): code that
-    tells a failed run from an interrupted one asks this rather than the exception's type.
+    tells a failed run from an interrupted one asks this rather than the exception's type. When
+    Prefect's own handler raised the signal, it is recorded by a listener thread that may not have
+    run yet; wait_s gives it that long.
     """
+    if not _received and wait_s > 0:
+        _arrived.wait(wait_s)
     return _received[0] if _received else None
 
 
@@ -146,6 +151,7 @@ def handling_signals(grace_s: float = 10.0, keep: Callable[[], set[int]] = set) 
             if _received:
                 return
             _received.append(signum)
+            _arrived.set()
         threading.Thread(target=watchdog, args=(signum,), name="troupe-watchdog", daemon=True).start()
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -164,6 +170,7 @@ def handling_signals(grace_s: float = 10.0, keep: Callable[[], set[int]] = set) 
                         arm(signum)
 
     _received.clear()
+    _arrived.clear()
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)
     previous = {sig: signal.getsignal(sig) for sig in EXIT_CODES}

@@ -13,7 +13,7 @@ import tasks  # noqa: F401,I001 - first, so Prefect's logging is quiet before Pr
 from prefect import flow
 from prefect.runtime import flow_run
 
-from . import stages
+from . import interrupts, stages
 from .population import population_stage
 
 SIMULATION = ["personas", "events", "llm_calls", "failures"]
@@ -98,7 +98,8 @@ def scenario_flow(
             rows = stages.publish(run, book, _published(run))
             rows.update({f"reduction_{k}": v for k, v in stages.reduction_stage(run).items()})
         except BaseException as exc:
-            status = "failed" if isinstance(exc, Exception) else "cancelled"
+            # An interrupt can arrive wrapped in an ordinary error (pydantic wraps what a serializer raises).
+            status = "cancelled" if not isinstance(exc, Exception) or interrupts.received(wait_s=0.5) else "failed"
             try:
                 stages.publish_accounting(run, book)
             finally:

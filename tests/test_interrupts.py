@@ -179,8 +179,7 @@ def test_sigterm_stops_a_run_on_a_local_dask_cluster(prefect_server: str, fake: 
     seconds, _, stderr = interrupt(process, signal.SIGTERM, to_group=False)
     assert process.returncode == 143, stderr
     assert seconds < 20, f"took {seconds:.1f} s to stop"
-    # Known gap: on Dask the signal often lands while the flow's thread is inside pydantic, which
-    # wraps Prefect's TerminationSignal in an ordinary error, and the flow then records the run as
-    # failed; flows.interrupts.received() tells the two apart. The run is recorded either way.
-    assert run_status(root, "r")[0] in ("cancelled", "failed")
+    # On Dask the signal often lands while the flow's thread is inside pydantic, which wraps
+    # Prefect's TerminationSignal in an ordinary error: the flow asks flows.interrupts.received().
+    assert run_status(root, "r")[0] == "cancelled"
     assert_session_gone(process.pid)
