@@ -6,8 +6,7 @@ first use of the name that needs them. troupe never imports Prefect; tasks/ and 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from troupe._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -28,11 +27,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'troupe' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _LAZY)

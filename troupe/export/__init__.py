@@ -7,8 +7,7 @@ use, so the CLI can import ``troupe.export.options`` without pydantic, polars or
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from troupe._lazy import lazy_getattr
 
 _LAZY = {
     "Conversation": "troupe.export.conversations",
@@ -24,9 +23,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'troupe.export' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(globals(), _LAZY)

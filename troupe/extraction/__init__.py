@@ -13,8 +13,7 @@ else loads on first use of its name, so ``import troupe.scenario`` stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from troupe._lazy import lazy_getattr
 
 from .fields import TEXT_MAX, ExtractionSpec, FieldSpec, FieldType, fields_model
 
@@ -32,11 +31,4 @@ _LAZY = {
 
 __all__ = sorted([*_LAZY, "TEXT_MAX", "ExtractionSpec", "FieldSpec", "FieldType", "fields_model"])
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'troupe.extraction' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _LAZY)

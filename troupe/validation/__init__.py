@@ -5,8 +5,7 @@ Names load on first use, so importing this package costs nothing until one is us
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from troupe._lazy import lazy_getattr
 
 _LAZY = {
     "Proposition": "troupe.validation.proposition",
@@ -32,9 +31,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'troupe.validation' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(globals(), _LAZY)
