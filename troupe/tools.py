@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from datetime import date as Date
 from datetime import time as Time
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from .enrichment import TinyEnricher
 
 TOOL_RESULT = "TOOL"
+
+Input = TypeVar("Input", bound=BaseModel)
 
 
 def _parse(model: type[BaseModel], content: str) -> tuple[BaseModel | None, str]:
@@ -80,6 +82,16 @@ class TinyTool:
     def tell(self, agent: "TinyPerson", message: str) -> None:
         """Give the agent the tool's answer; it reads it in its next turn."""
         agent._remember("stimulus", TOOL_RESULT, message, source=self.name)
+
+    def _input(self, agent: "TinyPerson", action: "Event", model: type[Input], action_type: str) -> Input | None:
+        """The action's JSON input as ``model``; when malformed, tells the agent what to fix (the
+        action's definition included) and returns None, so the simulation goes on."""
+        parsed, problem = _parse(model, action.content)
+        if parsed is None:
+            self.tell(agent, f"{action_type} failed: {problem}. {self.actions[action_type]}")
+            return None
+        assert isinstance(parsed, model)
+        return parsed
 
     async def handle(self, agent: "TinyPerson", action: "Event") -> None:
         """The Faculty hook: check ownership, then process the action (in a thread: it may write files)."""
@@ -135,11 +147,9 @@ class TinyWordProcessor(TinyTool):
         return document
 
     def _process_action(self, agent: "TinyPerson", action: "Event") -> bool:
-        parsed, problem = _parse(DocumentInput, action.content)
+        parsed = self._input(agent, action, DocumentInput, "WRITE_DOCUMENT")
         if parsed is None:
-            self.tell(agent, f"WRITE_DOCUMENT failed: {problem}. {self.actions['WRITE_DOCUMENT']}")
             return False
-        assert isinstance(parsed, DocumentInput)
         document = self.write_document(parsed.title, parsed.content, parsed.author or agent.name)
         agent._remember("stimulus", "DOCUMENT", json.dumps(document, ensure_ascii=False), source=self.name)
         self.tell(agent, f"The document {parsed.title!r} was written.")
@@ -197,20 +207,16 @@ class TinyCalendar(TinyTool):
 
     def _process_action(self, agent: "TinyPerson", action: "Event") -> bool:
         if action.type == "ADD_EVENT":
-            parsed, problem = _parse(CalendarEntry, action.content)
+            parsed = self._input(agent, action, CalendarEntry, "ADD_EVENT")
             if parsed is None:
-                self.tell(agent, f"ADD_EVENT failed: {problem}. {self.actions['ADD_EVENT']}")
                 return False
-            assert isinstance(parsed, CalendarEntry)
             self.add_event(agent, parsed)
             self.tell(agent, f"Added {parsed.title!r} on {parsed.date.isoformat()} to your calendar.")
             return True
         if action.type == "LIST_EVENTS":
-            query, problem = _parse(ListInput, action.content)
+            query = self._input(agent, action, ListInput, "LIST_EVENTS")
             if query is None:
-                self.tell(agent, f"LIST_EVENTS failed: {problem}. {self.actions['LIST_EVENTS']}")
                 return False
-            assert isinstance(query, ListInput)
             entries = self.find_events(agent, query.date)
             lines = [
                 f"{e.date.isoformat()} {e.start_time.strftime('%H:%M') if e.start_time else ''} {e.title}".replace("  ", " ")
