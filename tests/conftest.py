@@ -140,3 +140,14 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         APILogWorker.drain_all(timeout=5)  # logs still queued for the API would retry after it stops
         os.environ.pop("PREFECT_API_URL", None)
         stop_prefect_server(server)
+
+
+@pytest.fixture
+def hf(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Hugging Face ``datasets`` (the test extra), never reaching the network: tests read only files they wrote."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import datasets
+
+    assert datasets.config.HF_DATASETS_OFFLINE and datasets.config.HF_HUB_OFFLINE
+    yield datasets

@@ -10,7 +10,7 @@ partitions written before files carried the column.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -28,16 +28,6 @@ from troupe.datasets.io import publish_parts, with_run_id, write_part
 def sample(fake_server: FakeOpenAI, prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> SampleRun:
     return make_run(fake_server, tmp_path_factory.mktemp("readers") / "datasets", run_id="readers-1")
 
-
-@pytest.fixture
-def hf(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Hugging Face datasets, never reaching the network."""
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    import datasets
-
-    assert datasets.config.HF_DATASETS_OFFLINE and datasets.config.HF_HUB_OFFLINE
-    yield datasets
 
 
 def published(root: Path) -> list[str]:

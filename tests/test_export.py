@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -21,16 +21,6 @@ from troupe.export import ChatExample, Format, Per, export_run, run_conversation
 def sample(fake_server: FakeOpenAI, prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> SampleRun:
     return make_run(fake_server, tmp_path_factory.mktemp("export") / "datasets")
 
-
-@pytest.fixture
-def hf(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Hugging Face datasets, never reaching the network."""
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    import datasets  # the test extra; read offline, only files written here
-
-    assert datasets.config.HF_DATASETS_OFFLINE and datasets.config.HF_HUB_OFFLINE
-    yield datasets
 
 
 def roles(messages: list[dict[str, str]]) -> list[str]:

@@ -65,16 +65,6 @@ def runs(fake_server: FakeOpenAI, prefect_server: str, tmp_path_factory: pytest.
     yield Runs(base / "datasets", "plain", "prompted", fake_server.requests, paid_plain, fake_server.calls - paid_plain)
 
 
-@pytest.fixture
-def hf(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Hugging Face datasets, never reaching the network."""
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    import datasets
-
-    assert datasets.config.HF_DATASETS_OFFLINE and datasets.config.HF_HUB_OFFLINE
-    yield datasets
-
 
 def calls_of(root: Path, run_id: str) -> list[dict[str, Any]]:
     connection = connect(root, run_id=run_id)
