@@ -34,6 +34,23 @@ def fake(fake_server: FakeOpenAI) -> FakeOpenAI:
     return fake_server
 
 
+# A population spec's dimensions (age, gender, and region given age) for the population tests:
+# proportions that do not divide small samples evenly, and one conditional dimension.
+DIMENSIONS: dict[str, Any] = {
+    "age": {"18-29": 0.21, "30-44": 0.26, "45-64": 0.33, "65-90": 0.20},
+    "gender": {"female": 0.51, "male": 0.49},
+    "region": {
+        "given": "age",
+        "shares": {
+            "18-29": {"North": 0.5, "South": 0.3, "West": 0.2},
+            "30-44": {"North": 0.3, "South": 0.4, "West": 0.3},
+            "45-64": {"North": 0.2, "South": 0.5, "West": 0.3},
+            "65-90": {"North": 0.1, "South": 0.6, "West": 0.3},
+        },
+    },
+}
+
+
 def fake_config(server: FakeOpenAI, root: Path, **overrides: Any) -> Config:
     """A configuration that talks to server, caches under root, and prints no transcript."""
     values: dict[str, Any] = {
@@ -48,6 +65,30 @@ def fake_config(server: FakeOpenAI, root: Path, **overrides: Any) -> Config:
     }
     values.update(overrides)
     return load_config(values, cwd=root, environ={})
+
+
+def flow_overrides(server: FakeOpenAI, **extra: str) -> dict[str, str]:
+    """A flow's ``overrides`` that point it at server and print no transcript; extra keys are added
+    as given (dotted keys: ``**{"cache.dir": ...}``)."""
+    return {
+        "llm.api_type": "openai",
+        "llm.base_url": server.url,
+        "llm.model": "fake-model",
+        "llm.timeout_s": "10",
+        "simulation.transcript": "false",
+        **extra,
+    }
+
+
+def sql(root: Path, query: str) -> list[tuple[Any, ...]]:
+    """The rows of a DuckDB query over the datasets under root."""
+    from troupe.datasets import connect
+
+    connection = connect(root)
+    try:
+        return connection.sql(query).fetchall()
+    finally:
+        connection.close()
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ A reduction ranks the extracted ideas by support, the shape of the brainstorming
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import flow_overrides
 from tests.fake_openai import FakeOpenAI
-from tests.scripted import Script, done, kind_of, schema_of, talk, user_text
+from tests.scripted import Extracting
 
 AGENTS = ("Ana", "Ben", "Cleo")
 STEPS = 2
@@ -56,19 +56,11 @@ EXTRACTED = {
 }
 
 
-class Responder(Script):
+class Responder(Extracting):
     """Scripted turns ("<name>, turn <n>" then DONE) and the fixed extraction values of EXTRACTED."""
 
     def __init__(self) -> None:
-        super().__init__({name: (lambda n, name=name: [talk(f"{name}, turn {n + 1}"), done()]) for name in AGENTS})
-
-    def __call__(self, body: dict[str, Any]) -> dict[str, Any] | None:
-        if kind_of(body) == "other":
-            subject = re.search(r"Extract it for (\w+)\.", user_text(body))
-            if subject and subject[1] in EXTRACTED:
-                values = EXTRACTED[subject[1]]
-                return {key: values.get(key, f"{key} of {subject[1]}") for key in schema_of(body)["properties"]}
-        return super().__call__(body)
+        super().__init__(AGENTS, EXTRACTED.get)
 
 
 @dataclass
@@ -88,14 +80,7 @@ def make_run(fake: FakeOpenAI, root: Path, run_id: str = "bakery-1") -> SampleRu
     Responder().install(fake)
     scenario = root.parent / "bakery.yaml"
     scenario.write_text(SCENARIO, encoding="utf-8")
-    overrides = {
-        "llm.api_type": "openai",
-        "llm.base_url": fake.url,
-        "llm.model": "fake-model",
-        "llm.timeout_s": "10",
-        "cache.dir": str(root.parent / "cache"),
-        "simulation.transcript": "false",
-    }
+    overrides = flow_overrides(fake, **{"cache.dir": str(root.parent / "cache")})
     summary = scenario_flow(str(scenario), run_id=run_id, datasets_root=str(root), overrides=overrides)
     APILogWorker.drain_all(timeout=10)  # deliver Prefect's queued logs while the session's server is up
     return SampleRun(root=root, run_id=run_id, paid_calls=fake.calls, summary=summary)

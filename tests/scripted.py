@@ -171,6 +171,23 @@ class Script:
         return {"actions": list(entry), "cognitive_state": cognitive()}
 
 
+class Extracting(Script):
+    """Scripted turns ("<name>, turn <n>", then DONE) for agents, and extraction replies from
+    ``values(name)`` (a key it lacks is answered "<key> of <name>"; None leaves the request to Script)."""
+
+    def __init__(self, agents: Sequence[str], values: Callable[[str], dict[str, Any] | None]) -> None:
+        super().__init__({name: (lambda n, name=name: [talk(f"{name}, turn {n + 1}"), done()]) for name in agents})
+        self.values = values
+
+    def __call__(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        if kind_of(body) == "other":
+            subject = re.search(r"Extract it for (\w+)\.", user_text(body))
+            values = self.values(subject[1]) if subject else None
+            if subject and values is not None:
+                return {key: values.get(key, f"{key} of {subject[1]}") for key in schema_of(body)["properties"]}
+        return super().__call__(body)
+
+
 # ----- reading agents -----
 
 

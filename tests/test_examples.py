@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 import yaml
 
+from tests.conftest import flow_overrides, sql
 from tests.fake_openai import FakeOpenAI
 from tests.scripted import Script, cognitive, done, kind_of, schema_of, talk, user_text
 from tests.test_factory import consistent
@@ -52,19 +53,9 @@ def smaller(name: str, tmp_path: Path, change: Any = None) -> Path:
 def run(fake: FakeOpenAI, scenario: Path, root: Path, **extra: str) -> dict[str, Any]:
     from flows import scenario_flow
 
-    overrides = {"llm.api_type": "openai", "llm.base_url": fake.url, "llm.model": "fake-model", "llm.timeout_s": "10",
-                 "simulation.transcript": "false", **extra}
-    summary = scenario_flow(str(scenario), run_id="ex", datasets_root=str(root), overrides=overrides)
+    summary = scenario_flow(str(scenario), run_id="ex", datasets_root=str(root), overrides=flow_overrides(fake, **extra))
     assert summary["status"] == "completed", summary
     return summary
-
-
-def sql(root: Path, query: str) -> list[tuple[Any, ...]]:
-    connection = connect(root)
-    try:
-        return connection.sql(query).fetchall()
-    finally:
-        connection.close()
 
 
 class Talk(Script):

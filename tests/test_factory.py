@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import DIMENSIONS
 from tests.fake_openai import FakeOpenAI
 from troupe.agent import TinyPerson
 from troupe.errors import SpecError
@@ -29,19 +30,7 @@ from troupe.profiling import profile
 SPEC = {
     "name": "townsfolk",
     "context": "people living in a coastal region",
-    "dimensions": {
-        "age": {"18-29": 0.21, "30-44": 0.26, "45-64": 0.33, "65-90": 0.20},
-        "gender": {"female": 0.51, "male": 0.49},
-        "region": {
-            "given": "age",
-            "shares": {
-                "18-29": {"North": 0.5, "South": 0.3, "West": 0.2},
-                "30-44": {"North": 0.3, "South": 0.4, "West": 0.3},
-                "45-64": {"North": 0.2, "South": 0.5, "West": 0.3},
-                "65-90": {"North": 0.1, "South": 0.6, "West": 0.3},
-            },
-        },
-    },
+    "dimensions": DIMENSIONS,
 }
 
 _FIRST = [f"{a}{b}" for a in ("Al", "Be", "Ca", "Do", "El", "Fa", "Gi", "Ha") for b in ("ma", "ni", "ro", "sa", "ti")]

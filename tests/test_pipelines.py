@@ -24,8 +24,9 @@ import pytest
 import yaml
 
 import troupe
+from tests.conftest import flow_overrides
 from tests.fake_openai import FakeOpenAI, error_body
-from tests.scripted import Script, done, kind_of, schema_of, talk, user_text
+from tests.scripted import Extracting, kind_of, user_text
 from troupe.agent.persona import Persona
 from troupe.datasets import connect, partition_dir, write_partition
 from troupe.datasets import io as datasets_io
@@ -70,33 +71,17 @@ def extracted(name: str) -> dict[str, Any]:
     }
 
 
-class Responder(Script):
+class Responder(Extracting):
     """Scripted turns ("<name>, turn <n>", then DONE) and fixed extraction values per agent."""
 
     def __init__(self) -> None:
-        super().__init__({name: (lambda n, name=name: [talk(f"{name}, turn {n + 1}"), done()]) for name in AGENTS})
-
-    def __call__(self, body: dict[str, Any]) -> dict[str, Any] | None:
-        if kind_of(body) == "other":
-            subject = re.search(r"Extract it for (\w+)\.", user_text(body))
-            if subject:
-                values = extracted(subject[1])
-                return {key: values.get(key, f"{key} of {subject[1]}") for key in schema_of(body)["properties"]}
-        return super().__call__(body)
+        super().__init__(AGENTS, extracted)
 
 
 def run(fake: FakeOpenAI, root: Path, run_id: str, scenario: Path = SCENARIO, **extra: str) -> dict[str, Any]:
     from flows import scenario_flow
 
-    overrides = {
-        "llm.api_type": "openai",
-        "llm.base_url": fake.url,
-        "llm.model": "fake-model",
-        "llm.timeout_s": "10",
-        "simulation.transcript": "false",
-        **extra,
-    }
-    return scenario_flow(str(scenario), run_id=run_id, datasets_root=str(root), overrides=overrides)
+    return scenario_flow(str(scenario), run_id=run_id, datasets_root=str(root), overrides=flow_overrides(fake, **extra))
 
 
 def variant(tmp_path: Path, name: str, change: Any) -> Path:

@@ -8,25 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import DIMENSIONS
 from troupe.errors import SpecError
 from troupe.population import PopulationSpec, band, largest_remainder, load_spec, parse_spec, sample_population
 
 SPEC = {
     "name": "three dimensions",
     "context": "adults in a mid-sized country",
-    "dimensions": {
-        "age": {"18-29": 0.21, "30-44": 0.26, "45-64": 0.33, "65-90": 0.20},
-        "gender": {"female": 0.51, "male": 0.49},
-        "region": {
-            "given": "age",
-            "shares": {
-                "18-29": {"North": 0.5, "South": 0.3, "West": 0.2},
-                "30-44": {"North": 0.3, "South": 0.4, "West": 0.3},
-                "45-64": {"North": 0.2, "South": 0.5, "West": 0.3},
-                "65-90": {"North": 0.1, "South": 0.6, "West": 0.3},
-            },
-        },
-    },
+    "dimensions": DIMENSIONS,
 }
 
 

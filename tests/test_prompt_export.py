@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import flow_overrides
 from tests.fake_openai import FakeOpenAI
 from tests.sample_run import SCENARIO, Responder
 from troupe.datasets import connect
@@ -44,14 +45,7 @@ def runs(fake_server: FakeOpenAI, prefect_server: str, tmp_path_factory: pytest.
     base = tmp_path_factory.mktemp("prompts")
     scenario = base / "bakery.yaml"
     scenario.write_text(SCENARIO, encoding="utf-8")
-    overrides = {
-        "llm.api_type": "openai",
-        "llm.base_url": fake_server.url,
-        "llm.model": "fake-model",
-        "llm.timeout_s": "10",
-        "cache.dir": str(base / "cache"),
-        "simulation.transcript": "false",
-    }
+    overrides = flow_overrides(fake_server, **{"cache.dir": str(base / "cache")})
     fake_server.reset()
     Responder().install(fake_server)
     with pytest.MonkeyPatch.context() as patch:

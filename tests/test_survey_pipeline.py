@@ -16,6 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.conftest import flow_overrides, sql
 from tests.fake_openai import FakeOpenAI
 from tests.scripted import Script, done, kind_of, schema_of, talk
 from troupe.datasets import connect
@@ -49,9 +50,8 @@ def write(tmp_path: Path, scenario: dict[str, Any]) -> Path:
 def run(fake: FakeOpenAI, scenario: Path, root: Path, run_id: str) -> dict[str, Any]:
     from flows import scenario_flow
 
-    overrides = {"llm.api_type": "openai", "llm.base_url": fake.url, "llm.model": "fake-model", "llm.timeout_s": "10",
-                 "simulation.transcript": "false", "pipeline.shard_size": "3",
-                 "llm.structured_output": "json_object_schema"}  # the whole schema, bounds included (OpenAI's strict form drops them)
+    overrides = flow_overrides(fake, **{"pipeline.shard_size": "3",
+                                        "llm.structured_output": "json_object_schema"})  # the whole schema, bounds included (OpenAI's strict form drops them)
     return scenario_flow(str(scenario), run_id=run_id, datasets_root=str(root), overrides=overrides)
 
 
@@ -107,14 +107,6 @@ def test_free_text_answers_are_put_in_categories(prefect_server: str, fake: Fake
     assert sorted(sql(root, "SELECT agent, category FROM answers WHERE run_id = 'c2' AND question_id = 'wish'")) == sorted(
         sql(root, "SELECT agent, category FROM answers WHERE run_id = 'c1' AND question_id = 'wish'")
     )
-
-
-def sql(root: Path, query: str) -> list[tuple[Any, ...]]:
-    connection = connect(root)
-    try:
-        return connection.sql(query).fetchall()
-    finally:
-        connection.close()
 
 
 class _Town(Script):
