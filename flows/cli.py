@@ -602,6 +602,11 @@ def _prefect_config() -> Any:
     return load_config().prefect
 
 
+def _server_addresses(state: Any) -> str:
+    """Where a running server is reached and logs, as `start` and `status` both print it."""
+    return f"UI: {state.url.removesuffix('/api')}   API: {state.url}   log: {state.log}"
+
+
 @server_app.command("start")
 def server_start(debug: DebugOption = False) -> None:
     """Start troupe's Prefect server in the background, or find it running; it stays until stopped.
@@ -620,7 +625,7 @@ def server_start(debug: DebugOption = False) -> None:
             out.print(f"a Prefect server that troupe did not start answers at {server.api_url(config)}; runs use it")
             return
         out.print(f"Prefect server {'started' if started else 'already running'}: pid {state.pid}, home {state.home}")
-        out.print(f"UI: {state.url.removesuffix('/api')}   API: {state.url}   log: {state.log}")
+        out.print(_server_addresses(state))
 
 
 @server_app.command("stop")
@@ -656,7 +661,7 @@ def server_status(debug: DebugOption = False) -> None:
             out.print(f"not running: port {config.port}, home {server.home_dir(config)}{other}")
             raise typer.Exit(1)
         out.print(f"running since {state.started:%Y-%m-%d %H:%M:%S} UTC: pid {state.pid}, home {state.home}")
-        out.print(f"UI: {state.url.removesuffix('/api')}   API: {state.url}   log: {state.log}")
+        out.print(_server_addresses(state))
 
 
 def main() -> None:
