@@ -49,5 +49,5 @@ def test_llama_cpp_libraries_use_no_avx512_and_no_amx() -> None:
             offenders[library.name] = found[:8]
     assert offenders == {}, (
         f"llama.cpp was built for this machine's CPU, not portably: {offenders}; reinstall it as the README's "
-        "install command does (CMAKE_ARGS with -DGGML_NATIVE=OFF), adding --force-reinstall --no-cache-dir llama-cpp-python"
+        "install command does (CMAKE_ARGS with -DGGML_NATIVE=OFF), with pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python"
     )

@@ -47,7 +47,7 @@ EMBEDDING_ALIAS = "smollm2-135m-embedding"
 PORTABLE_CMAKE_ARGS = "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF"
 LLAMA_CPP_VERSION = "0.3.36"
 PORTABLE_REINSTALL = (
-    f'CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}" pip install --force-reinstall --no-cache-dir '
+    f'CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}" pip install --force-reinstall --no-cache-dir --no-deps '
     f"llama-cpp-python=={LLAMA_CPP_VERSION}"
 )
 # Signals with which a process dies when its machine code does not suit the CPU it runs on.
