@@ -55,6 +55,9 @@ class GeneratedPersona(BaseModel):
         return SampledPerson(index=self.index, categories=self.categories, values=self.sampled)
 
 
+PERSONA_MAX_TOKENS = 2048
+
+
 class GenerationSettings(BaseModel):
     """How people are written; part of every prompt or bound, so part of what makes a run."""
 
@@ -103,6 +106,9 @@ async def agenerate_person(
     """One person written around its sampled attributes, rewritten while it contradicts them."""
     hints = hints or Hints()
     params: dict[str, Any] = {} if settings.temperature is None else {"temperature": settings.temperature}
+    # A whole persona is longer than an agent's turn: [llm] max_tokens (512 by default, sized for
+    # turns) cut SmolLM2's drafts off. Drafts get at least PERSONA_MAX_TOKENS, more if configured.
+    params["max_tokens"] = max(gateway.config.llm.max_tokens, PERSONA_MAX_TOKENS)
     problems: dict[str, str] = {}
     failure: LLMStructuredOutputError | None = None
     persona: dict[str, Any] | None = None
