@@ -98,9 +98,28 @@ def test_targeted_talk_reaches_only_the_target(fake: FakeOpenAI, gateway: LLMGat
     assert heard(marcos) == [(1, "Lisa", "For everyone")]
     assert heard(lila) == [(1, "Lisa", "For everyone"), (1, "Marcos", "Hello Lila")]
     assert heard(lisa) == []
-    assert actions is not None and [(e.agent, e.type) for e in actions[0]] == [
-        ("Lisa", "TALK"), ("Lisa", "TALK"), ("Lisa", "DONE"),
-        ("Oscar", "DONE"), ("Marcos", "TALK"), ("Marcos", "DONE"), ("Lila", "DONE"),
+    # TinyTroupe's shape: one {agent name: [action dicts]} per step, every agent a key.
+    assert actions is not None and len(actions) == 1
+    assert {name: [(a["action"]["type"], a["action"]["target"]) for a in acts] for name, acts in actions[0].items()} == {
+        "Lisa": [("TALK", "Oscar"), ("TALK", ""), ("DONE", "")],
+        "Oscar": [("DONE", "")],
+        "Marcos": [("TALK", "Lila"), ("DONE", "")],
+        "Lila": [("DONE", "")],
+    }
+    # Each action also reads as the recorded event, and is the one in the world's log.
+    lisa_said = actions[0]["Lisa"][0]
+    assert (lisa_said.agent, lisa_said.type, lisa_said["action"]["content"]) == ("Lisa", "TALK", "Only for Oscar")
+    assert lisa_said.event in world.state.events and set(lisa_said["cognitive_state"]) >= {"goals", "emotions"}
+    assert json.loads(json.dumps(actions)) == actions  # plain JSON, as TinyTroupe users save it
+
+
+def test_return_actions_gives_each_turn_its_cognitive_state(fake: FakeOpenAI, tmp_path: Path) -> None:
+    config = fake_config(fake, tmp_path, **{"simulation.max_turns_until_done": 2})
+    Script({"Lisa": [turn(talk("first"), emotions="calm"), turn(talk("second"), done(), emotions="tense")]}).install(fake)
+    world = _world(LLMGateway(config), "Lisa")
+    (step,) = world.run(1, return_actions=True) or []
+    assert [(a["action"]["content"], a["cognitive_state"]["emotions"]) for a in step["Lisa"]] == [
+        ("first", "calm"), ("second", "tense"), ("", "tense"),
     ]  # fmt: skip
 
 
@@ -180,6 +199,52 @@ def test_sequential_order_is_reproducible_per_seed(fake: FakeOpenAI, tmp_path: P
             break
     else:
         pytest.fail("every seed gave the same acting order")
+
+
+def _acting_orders(world: TinyWorld) -> list[tuple[str, ...]]:
+    return [tuple(dict.fromkeys(e.agent for e in world.state.events if e.step == step and e.direction == "action")) for step in range(1, world.step + 1)]
+
+
+def test_tinytroupe_run_keywords_pick_the_mode_and_the_order(fake: FakeOpenAI, gateway: LLMGateway) -> None:
+    """run(parallelize=..., randomize_agents_order=...) as TinyTroupe's: for that run only."""
+    names = ("Lisa", "Oscar", "Marcos", "Lila")
+    Script({name: (lambda n, name=name: [talk(f"{name} {n}"), done()]) for name in names}).install(fake)
+
+    # parallelize=False on a parallel world: sequential, so the later agents hear the earlier ones in the step.
+    world = _world(gateway, *names)
+    world.run(6, parallelize=False)
+    orders = _acting_orders(world)
+    assert len(set(orders)) > 1, "randomize_agents_order defaults to True, as in TinyTroupe"
+    for step, order in enumerate(orders, start=1):
+        last = world.get_agent_by_name(order[-1])
+        assert [source for s, source, _ in heard(last) if s == step] == list(order[:-1])
+    assert world.state.step_mode == "parallel"  # the keyword did not change the world
+
+    # randomize_agents_order=False: the order the agents were added, every step.
+    world = _world(gateway, *names, step_mode="sequential")
+    world.run(3, randomize_agents_order=False)
+    assert _acting_orders(world) == [names] * 3
+    first = world.agents[0]
+    assert [s for s, _, _ in heard(first)] == [1, 1, 1, 2, 2, 2, 3, 3, 3]  # hears the others in the same step
+
+    # parallelize=True on a sequential world: nobody hears anything in the step it was said.
+    world = _world(gateway, *names, step_mode="sequential")
+    world.run(2, parallelize=True)
+    for step in (1, 2):  # every action of the step comes before anything is heard
+        kinds = [e.direction for e in world.state.events if e.step == step]
+        assert kinds == ["action"] * 8 + ["stimulus"] * 12
+    assert world.state.step_mode == "sequential"
+
+
+def test_tinytroupe_calendar_shorthands(fake: FakeOpenAI, gateway: LLMGateway) -> None:
+    Script({"Lisa": lambda n: [done()]}).install(fake)
+    world = _world(gateway, "Lisa", initial_datetime=datetime(2025, 1, 1, 9, 0))
+    world.run_weeks(1, parallelize=False)
+    world.run_months(1, randomize_agents_order=False)
+    world.skip_years(1)
+    world.skip_minutes(30)
+    assert world.current_datetime == datetime(2025, 1, 1, 9, 0) + timedelta(weeks=5, days=365, minutes=30)
+    assert (world.step, fake.calls) == (33, 2)
 
 
 # ----- REACH_OUT, broadcasts and what the prompt shows -----

@@ -470,8 +470,10 @@ class TinyPerson:
         long content instead of cutting it, so it changes nothing here.
         """
         events = loop.run_sync(self.aact(until_done=until_done, n=n))
-        if not return_actions:
-            return None
+        return self.action_records(events) if return_actions else None
+
+    def action_records(self, events: Iterable[Event]) -> list[ActionRecord]:
+        """Events as TinyTroupe returns actions, each with the agent's cognitive state as it is now."""
         cognitive = self.state.cognitive.model_dump()
         return [ActionRecord(event, cognitive) for event in events]
 

@@ -10,6 +10,12 @@ said, advance the clock. Two step modes:
 * ``sequential``: agents act one after another in a random order drawn from (seed, step); each
   hears what the ones before it said in the same step.
 
+``run`` also takes TinyTroupe's keywords: ``parallelize=True/False`` picks the mode for that run
+(None: the world's ``step_mode``), and ``randomize_agents_order=False`` makes sequential agents act
+in the order they were added. With ``return_actions=True`` it returns what TinyTroupe returns: per
+step, ``{agent name: [action dicts]}`` (``a["action"]["type"]``), each action also readable as the
+recorded :class:`Event` (``a.type``, ``a.event``).
+
 Either way, a step is a function of the world's state and the LLM's replies: with the call cache
 warm, a rerun reproduces the same state, which is what lets a pipeline cache a world step.
 
@@ -32,7 +38,7 @@ from typing import Any, Callable, Iterable, Literal
 
 from pydantic import BaseModel, Field
 
-from ..agent.person import TinyPerson
+from ..agent.person import ActionRecord, TinyPerson
 from ..agent.state import AgentState, Event, ItemFailure
 from ..config import Config, load_config
 from ..llm import LLMGateway, default_gateway, loop
@@ -42,6 +48,9 @@ from .intervention import Intervention
 
 
 StepMode = Literal["parallel", "sequential"]
+
+# What one step's agents did, as TinyTroupe's run(return_actions=True) gives it per step.
+StepActions = dict[str, list[ActionRecord]]
 
 # Errors that belong to one item (one agent's turn, one extraction): they outlived the gateway's
 # retries for this request only. Auth errors and bad requests concern every item and fail the run.
@@ -211,22 +220,77 @@ class TinyWorld:
 
     # ----- running -----
 
-    def run(self, steps: int, timedelta_per_step: timedelta | None = None, return_actions: bool = False) -> list[list[Event]] | None:
-        """Run steps; with timedelta_per_step the clock advances by that much per step."""
-        actions = loop.run_sync(self.arun(steps, timedelta_per_step))
+    def run(
+        self,
+        steps: int,
+        timedelta_per_step: timedelta | None = None,
+        return_actions: bool = False,
+        randomize_agents_order: bool = True,
+        parallelize: bool | None = None,
+    ) -> list[StepActions] | None:
+        """Run steps; with timedelta_per_step the clock advances by that much per step.
+
+        TinyTroupe's signature: ``parallelize`` overrides ``step_mode`` for this run (True:
+        parallel, False: sequential, None: the world's), ``randomize_agents_order=False`` keeps
+        sequential agents in the order they were added. With return_actions, a list with one
+        ``{agent name: [actions]}`` per step.
+        """
+        actions = loop.run_sync(
+            self.arun(steps, timedelta_per_step, randomize_agents_order=randomize_agents_order, parallelize=parallelize)
+        )
         return actions if return_actions else None
 
-    async def arun(self, steps: int, timedelta_per_step: timedelta | None = None) -> list[list[Event]]:
-        return [await self.astep(timedelta_per_step, total=steps, index=i + 1) for i in range(steps)]
+    async def arun(
+        self,
+        steps: int,
+        timedelta_per_step: timedelta | None = None,
+        *,
+        randomize_agents_order: bool = True,
+        parallelize: bool | None = None,
+    ) -> list[StepActions]:
+        mode: StepMode | None = None if parallelize is None else ("parallel" if parallelize else "sequential")
+        return [
+            await self.astep(timedelta_per_step, total=steps, index=i + 1, mode=mode, shuffle=randomize_agents_order)
+            for i in range(steps)
+        ]
 
-    def run_minutes(self, minutes: int) -> None:
-        self.run(minutes, timedelta(minutes=1))
+    # TinyTroupe's calendar shorthands (a month is 4 weeks and a year 365 days, as there).
 
-    def run_hours(self, hours: int) -> None:
-        self.run(hours, timedelta(hours=1))
+    def run_minutes(self, minutes: int, randomize_agents_order: bool = True, parallelize: bool | None = None) -> None:
+        self.run(minutes, timedelta(minutes=1), randomize_agents_order=randomize_agents_order, parallelize=parallelize)
 
-    def run_days(self, days: int) -> None:
-        self.run(days, timedelta(days=1))
+    def run_hours(self, hours: int, randomize_agents_order: bool = True, parallelize: bool | None = None) -> None:
+        self.run(hours, timedelta(hours=1), randomize_agents_order=randomize_agents_order, parallelize=parallelize)
+
+    def run_days(self, days: int, randomize_agents_order: bool = True, parallelize: bool | None = None) -> None:
+        self.run(days, timedelta(days=1), randomize_agents_order=randomize_agents_order, parallelize=parallelize)
+
+    def run_weeks(self, weeks: int, randomize_agents_order: bool = True, parallelize: bool | None = None) -> None:
+        self.run(weeks, timedelta(weeks=1), randomize_agents_order=randomize_agents_order, parallelize=parallelize)
+
+    def run_months(self, months: int, randomize_agents_order: bool = True, parallelize: bool | None = None) -> None:
+        self.run(months, timedelta(weeks=4), randomize_agents_order=randomize_agents_order, parallelize=parallelize)
+
+    def run_years(self, years: int, randomize_agents_order: bool = True, parallelize: bool | None = None) -> None:
+        self.run(years, timedelta(days=365), randomize_agents_order=randomize_agents_order, parallelize=parallelize)
+
+    def skip_minutes(self, minutes: int) -> "TinyWorld":
+        return self.skip(minutes, timedelta(minutes=1))
+
+    def skip_hours(self, hours: int) -> "TinyWorld":
+        return self.skip(hours, timedelta(hours=1))
+
+    def skip_days(self, days: int) -> "TinyWorld":
+        return self.skip(days, timedelta(days=1))
+
+    def skip_weeks(self, weeks: int) -> "TinyWorld":
+        return self.skip(weeks, timedelta(weeks=1))
+
+    def skip_months(self, months: int) -> "TinyWorld":
+        return self.skip(months, timedelta(weeks=4))
+
+    def skip_years(self, years: int) -> "TinyWorld":
+        return self.skip(years, timedelta(days=365))
 
     def skip(self, steps: int, timedelta_per_step: timedelta | None = None) -> "TinyWorld":
         """Advance the step counter and clock without anyone acting."""
@@ -241,11 +305,10 @@ class TinyWorld:
         base = self.state.current_datetime or datetime(2025, 1, 1, 9, 0)
         self.state.current_datetime = base + delta
 
-    def _order(self) -> list[TinyPerson]:
-        if self.state.step_mode == "parallel":
-            return list(self.agents)
+    def _order(self, mode: StepMode, shuffle: bool) -> list[TinyPerson]:
         order = list(self.agents)
-        random.Random(f"{self.state.seed}:{self.state.step}").shuffle(order)
+        if mode == "sequential" and shuffle:
+            random.Random(f"{self.state.seed}:{self.state.step}").shuffle(order)
         return order
 
     async def astep(
@@ -255,24 +318,30 @@ class TinyWorld:
         total: int = 1,
         index: int = 1,
         prelude: Callable[["TinyWorld"], None] | None = None,
-    ) -> list[Event]:
-        """One step: the prelude (a scenario's stimuli for this step), interventions, agents' turns, deliveries, clock."""
+        mode: StepMode | None = None,
+        shuffle: bool = True,
+    ) -> StepActions:
+        """One step: the prelude (a scenario's stimuli for this step), interventions, agents' turns, deliveries, clock.
+
+        ``mode`` overrides the world's ``step_mode`` for this step; ``shuffle=False`` keeps a
+        sequential step in the order agents were added. Returns every agent's actions, by name.
+        """
         self.state.step += 1
         self.transcript.banner(self.name, index, total)
         if prelude is not None:
             prelude(self)
         await self._interventions()
         self._before_step()
-        actions: list[Event] = []
         pending: list[tuple[TinyPerson, Event]] = []
-        parallel = self.state.step_mode == "parallel"
-        active = self._order()
+        parallel = (mode or self.state.step_mode) == "parallel"
+        active = self._order("parallel" if parallel else "sequential", shuffle)
+        actions: StepActions = {agent.name: [] for agent in active}
         for _ in range(max(1, self.config.simulation.max_turns_until_done)):
             if not active:
                 break
             if parallel:
                 replies = await asyncio.gather(*(self._decide(agent) for agent in active))
-                turns = [(agent, await agent.aapply(reply)) for agent, reply in zip(active, replies) if reply is not None]
+                turns = [(agent, await self._apply(agent, reply, actions)) for agent, reply in zip(active, replies) if reply is not None]
                 pending.extend((agent, event) for agent, events in turns for event in events)
             else:
                 turns = []
@@ -280,16 +349,21 @@ class TinyWorld:
                     reply = await self._decide(agent)
                     if reply is None:
                         continue
-                    events = await agent.aapply(reply)
+                    events = await self._apply(agent, reply, actions)
                     turns.append((agent, events))
                     for event in events:
                         self._deliver(agent, event)
-            actions.extend(event for _, events in turns for event in events)
             active = [agent for agent, events in turns if events and events[-1].type != "DONE"]
         for agent, event in pending:
             self._deliver(agent, event)
         self._tick(timedelta_per_step)
         return actions
+
+    async def _apply(self, agent: TinyPerson, reply: Any, actions: StepActions) -> list[Event]:
+        """Apply a decided turn and add its actions, with the cognitive state it left, to the step's."""
+        events = await agent.aapply(reply)
+        actions[agent.name].extend(agent.action_records(events))
+        return events
 
     async def _decide(self, agent: TinyPerson) -> Any:
         """The agent's decided turn, or None when it failed alone (see ``failures``)."""
