@@ -1,14 +1,17 @@
-"""Agents: personas (TinyTroupe's format), their state, memory, and TinyPerson itself."""
+"""Agents: personas (TinyTroupe's format), their state, memory, and TinyPerson itself.
+
+Names load on first use (``troupe._lazy``): troupe.transcript imports troupe.agent.state, and
+person imports transcript. ``TinyToolUse`` is here because TinyTroupe code imports it from its
+``agent`` package (``from tinytroupe.agent import TinyPerson, TinyToolUse``); it lives in
+troupe.tools with the tools it holds.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from troupe._lazy import lazy_getattr
 
+_LAZY = {"TinyPerson": "troupe.agent.person", "TinyToolUse": "troupe.tools"}
 
-def __getattr__(name: str) -> Any:
-    # TinyPerson loads lazily: troupe.transcript imports troupe.agent.state, and person imports transcript.
-    if name == "TinyPerson":
-        from .person import TinyPerson
+__all__ = sorted(_LAZY)
 
-        return TinyPerson
-    raise AttributeError(f"module 'troupe.agent' has no attribute {name!r}")
+__getattr__ = lazy_getattr(globals(), _LAZY)

@@ -71,10 +71,14 @@ class Preferences(_Open):
 
 
 class Behaviors(_Open):
-    """General habits plus routines per part of the day; fragments add other lists (``debate``)."""
+    """General habits plus routines; fragments add other lists (``debate``).
+
+    Routines come in TinyTroupe's two forms: per part of the day (``{"morning": [...]}``, its
+    agent files) or one list (``["Every morning, you ..."]``, its README and example builders).
+    """
 
     general: list[str] = Field(default_factory=list)
-    routines: dict[str, list[str]] = Field(default_factory=dict)
+    routines: dict[str, list[str]] | list[str] = Field(default_factory=dict)
 
 
 class Relationship(_Open):
@@ -279,9 +283,16 @@ LEGACY_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _group_path(group: str) -> tuple[str, ...]:
-    """Where a (possibly legacy) group's list lives; unknown groups are top-level lists."""
-    return LEGACY_GROUPS.get(group, (group,))
+def _group_path(group: str, data: dict[str, Any]) -> tuple[str, ...]:
+    """Where a (possibly legacy) group's list lives in ``data``; unknown groups are top-level lists.
+
+    Routines kept as one list (TinyTroupe's README form) take new routines in that list.
+    """
+    path = LEGACY_GROUPS.get(group, (group,))
+    behaviors = data.get("behaviors")
+    if group == "routines" and isinstance(behaviors, dict) and isinstance(behaviors.get("routines"), list):
+        return path[:-1]
+    return path
 
 
 def _normalise_item(group: str, item: Any) -> Any:
@@ -314,7 +325,7 @@ def _append_to_group(data: dict[str, Any], group: str, items: list[Any], source:
     """Append ``items`` (normalised, without duplicates) to ``group``'s list inside ``data``."""
     if not group:
         raise SpecError(f"{source}: group: expected a group name, got {group!r}; pass e.g. 'skills'")
-    path = _group_path(group)
+    path = _group_path(group, data)
     node: dict[str, Any] = data
     for depth, part in enumerate(path[:-1]):
         child = node.setdefault(part, {})
@@ -542,9 +553,10 @@ def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, str]:
             path += f".{part}"
             annotation = typing.get_args(annotation)[1]
         elif _is_union(annotation):
-            # A union member's tag: step into a model member only if the error is inside it.
+            # A union member's tag (a model's name, or pydantic's "dict[str,list[str]]"): step
+            # into that member only if the error is inside it.
             members = [m for m in typing.get_args(annotation) if m is not type(None)]
-            inner = next((m for m in members if _is_model(m) and m.__name__ == part), None)
+            inner = next((m for m in members if _union_tag(m) == part), None)
             if inner is None or i == len(loc) - 1:
                 break
             annotation = inner
@@ -552,6 +564,11 @@ def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, str]:
             break
         i += 1
     return path, _describe_type(annotation)
+
+
+def _union_tag(member: Any) -> str:
+    """How pydantic names a union member in an error location."""
+    return member.__name__ if _is_model(member) else str(member).replace(" ", "")
 
 
 def _is_model(annotation: Any) -> bool:
