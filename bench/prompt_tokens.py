@@ -4,7 +4,8 @@
 
 For each example persona (Lisa, Oscar, Marcos, Lila) prints the tokens of one turn's prompt
 (system + user message) on a first turn (one stimulus) and on a turn with a full episode window,
-at the configured persona_max_items and with every persona item shown (persona_max_items = 0).
+with persona lists cut to 3 items (persona_max_items = 3) and with the whole persona shown
+(persona_max_items = 0, the default, as TinyTroupe shows it).
 Needs the 'local' extra (llama-cpp-python) for the tokenizer; no model is run.
 """
 
@@ -29,7 +30,7 @@ def main() -> None:
     table = Table(title="Prompt tokens per agent action (SmolLM2 tokenizer)")
     for column in ("persona", "max_items", "first turn", f"turn with {base.simulation.episode_window}+ events", "chars / token"):
         table.add_column(column, justify="right")
-    for max_items in (base.simulation.persona_max_items, 0):
+    for max_items in (3, 0):
         config = base.with_overrides({"simulation.persona_max_items": max_items})
         for name, build in BUILDERS.items():
             agent = build(config=config, transcript=False)

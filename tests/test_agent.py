@@ -25,6 +25,7 @@ from tests.scripted import (
     turn_requests,
 )
 from troupe import TinyPerson
+from troupe.config import Config
 from troupe.errors import SpecError
 from troupe.examples import example_path, list_examples
 from troupe.llm import LLMGateway, LLMStructuredOutputError
@@ -295,6 +296,16 @@ def test_persona_outline_is_cut_to_persona_max_items(fake: FakeOpenAI, tmp_path:
     system = lisa.prompt_messages()[0]["content"]
     assert f"skills: {skills[0]}; {skills[1]} (+{len(skills) - 2} more)" in system
     assert skills[2] not in system
+
+
+def test_the_whole_persona_is_shown_by_default_as_in_tinytroupe(fake: FakeOpenAI, config: Config) -> None:
+    lisa = TinyPerson.load_specification(example_path("agents", "Lisa"), config=config, transcript=False)
+    system = lisa.prompt_messages()[0]["content"]
+    lists = [lisa.get("personality.traits"), lisa.get("preferences.interests"), lisa.get("behaviors.general")]
+    assert all(len(items) > 3 for items in lists)  # longer than the 3-item cap troupe used to apply
+    for items in lists:
+        assert all(item in system for item in items)
+    assert " more)" not in system
 
 
 def test_tinytroupe_state_api(fake: FakeOpenAI, tmp_path: Path) -> None:

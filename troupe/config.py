@@ -66,7 +66,7 @@ class SimulationConfig(_Section):
     seed: int = 42
     max_actions_per_turn: int = 4
     max_turns_until_done: int = 2
-    persona_max_items: int = 3
+    persona_max_items: int = 0  # 0 = the whole persona, as TinyTroupe; config.ini says what a cap saves
     constrain_targets: bool = True
     episode_prefix: int = 4
     episode_window: int = 16
