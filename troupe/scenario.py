@@ -49,14 +49,57 @@ class PersonaEntry(_Strict):
 StimulusKind = Literal["broadcast", "listen", "see", "think", "goal", "context"]
 
 
-class Stimulus(_Strict):
-    """Given to agents at the start of a step, before they act."""
+class StimulusBody(_Strict):
+    """What a stimulus gives and to whom: what a scheduled stimulus and an intervention's effect share."""
 
-    step: int = Field(ge=1)
     kind: StimulusKind = "broadcast"
     content: str = Field(min_length=1)
     to: list[str] = Field(default_factory=list, description="agent names; empty = every agent in the world")
     source: str | None = None
+
+
+class Stimulus(StimulusBody):
+    """Given to agents at the start of a step, before they act."""
+
+    step: int = Field(ge=1)
+
+
+class InterventionWhen(_Strict):
+    """When an intervention fires: every condition given must hold, checked before the step's turns.
+
+    The deterministic ones are checked first, so the LLM judges ``condition`` only when they hold.
+    """
+
+    at_step: int | None = Field(default=None, ge=1, description="only at this step")
+    from_step: int | None = Field(default=None, ge=1, description="at this step and every later one")
+    mentions: str | None = Field(
+        default=None, min_length=1, description="text (case-insensitive) in an event of the previous step or in this step's stimuli"
+    )
+    condition: str | None = Field(default=None, min_length=1, description="a textual precondition the LLM judges against the recent events")
+
+    @model_validator(mode="after")
+    def _some_condition(self) -> "InterventionWhen":
+        if self.at_step is not None and self.from_step is not None:
+            raise ValueError("give at_step or from_step, not both")
+        if self.at_step is None and self.from_step is None and self.mentions is None and self.condition is None:
+            raise ValueError("give at least one of at_step, from_step, mentions, condition")
+        return self
+
+    def first_step(self) -> int:
+        return self.at_step or self.from_step or 1
+
+    def possible_at(self, step: int) -> bool:
+        """Whether the step conditions allow firing at step (the others are judged during the step)."""
+        return step == self.at_step if self.at_step is not None else step >= (self.from_step or 1)
+
+
+class InterventionSpec(_Strict):
+    """An intervention declared in a scenario: when it fires, and the stimuli it gives then."""
+
+    name: str = Field(min_length=1)
+    when: InterventionWhen
+    repeat: bool = Field(default=False, description="fire every step the conditions hold; default: once per world")
+    effect: list[StimulusBody] = Field(min_length=1, description="stimuli given when it fires: kind, content, to, source as under stimuli")
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
@@ -87,6 +130,7 @@ class WorldSpec(_Strict):
     everyone_accessible: bool = True
     relations: list[tuple[str, str]] = Field(default_factory=list)
     stimuli: list[Stimulus] = Field(default_factory=list)
+    interventions: list[InterventionSpec] = Field(default_factory=list, description="stimuli given when conditions hold (docs/scenarios.md)")
 
     @field_validator("time_per_step")
     @classmethod
@@ -117,6 +161,22 @@ class WorldSpec(_Strict):
                     "raise steps or move the stimulus"
                 )
         return stimuli
+
+    @field_validator("interventions")
+    @classmethod
+    def _interventions_fit(cls, interventions: list[InterventionSpec], info: ValidationInfo) -> list[InterventionSpec]:
+        steps = info.data.get("steps")
+        seen: set[str] = set()
+        for i, intervention in enumerate(interventions):
+            if intervention.name in seen:
+                raise ValueError(f"interventions[{i}].name: two interventions are named {intervention.name!r}; give each a unique name")
+            seen.add(intervention.name)
+            first, field = intervention.when.first_step(), "at_step" if intervention.when.at_step else "from_step"
+            if steps is not None and first > steps:
+                raise ValueError(
+                    f"interventions[{i}].when.{field} is {first}, past the world's {steps} steps; raise steps or lower {field}"
+                )
+        return interventions
 
 
 class Reduction(_Strict):
@@ -183,6 +243,94 @@ class SurveyBlock(_Strict):
         return [q.model_dump(mode="json") for q in survey.questions]
 
 
+class Arm(_Strict):
+    """One arm of an experiment: its name, and what its worlds are given besides the world's own stimuli."""
+
+    name: str = Field(description="lower-case letters, digits and _; the datasets' arm column")
+    description: str = ""
+    stimuli: list[Stimulus] = Field(default_factory=list, description="given in this arm's worlds, after the world's own at the same step")
+    replace: bool = Field(default=False, description="at each step this arm gives stimuli, they replace the world's own")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise ValueError(f"{name!r}: use lower-case letters, digits and _, starting with a letter (it names files and SQL values)")
+        return name
+
+    def stimuli_at(self, step: int, world: list[Stimulus]) -> list[Stimulus]:
+        """The stimuli of one step in this arm, from the world's own stimuli of that step."""
+        mine = [s for s in self.stimuli if s.step == step]
+        return mine if mine and self.replace else [*world, *mine]
+
+
+class Comparison(_Strict):
+    """One outcome compared between the arms after the run: an extraction field or a survey question."""
+
+    field: str | None = Field(default=None, description="an extraction field")
+    question: str | None = Field(default=None, description="a survey question id (the survey must follow an experiment world)")
+    test: str | None = Field(default=None, description="a StatisticalTester test; default welch_t_test for numbers, chi_square for categories")
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> "Comparison":
+        if (self.field is None) == (self.question is None):
+            raise ValueError("give exactly one of field (an extraction field) or question (a survey question id)")
+        return self
+
+    @field_validator("test")
+    @classmethod
+    def _known_test(cls, test: str | None) -> str | None:
+        from .experimentation.statistics import TESTS  # scipy: only for a scenario that names a test
+
+        if test is not None and test not in TESTS:
+            raise ValueError(f"{test!r} is not a test; use one of {', '.join(TESTS)}")
+        return test
+
+    @property
+    def metric(self) -> str:
+        return self.field or self.question or ""
+
+
+class ExperimentBlock(_Strict):
+    """Arms over some worlds (docs/scenarios.md, "Experiments"): each world copied per arm (within) or its
+    people split between the arms by a seeded draw (between); outcomes compared per arm after the run."""
+
+    arms: list[Arm] = Field(min_length=2, max_length=26)
+    assign: Literal["within", "between"] = Field(
+        default="within", description="within: everyone in every arm; between: each person in one arm, drawn with seed"
+    )
+    seed: int = 0
+    worlds: list[str] = Field(default_factory=list, description="the worlds the arms apply to; empty = every world")
+    control: str | None = Field(default=None, description="the arm the others are compared with; default: the first")
+    compare: list[Comparison] = Field(default_factory=list)
+
+    @field_validator("arms")
+    @classmethod
+    def _unique_arms(cls, arms: list[Arm]) -> list[Arm]:
+        seen: set[str] = set()
+        for i, arm in enumerate(arms):
+            if arm.name in seen:
+                raise ValueError(f"arms[{i}].name: two arms are named {arm.name!r}; give each arm a unique name")
+            seen.add(arm.name)
+        return arms
+
+    @field_validator("control")
+    @classmethod
+    def _control_is_an_arm(cls, control: str | None, info: ValidationInfo) -> str | None:
+        names = [a.name for a in info.data.get("arms") or []]
+        if control is not None and names and control not in names:
+            raise ValueError(f"no arm is named {control!r}; use one of: {', '.join(names)}")
+        return control
+
+    @property
+    def control_arm(self) -> str:
+        return self.control or self.arms[0].name
+
+    def applies_to(self, world: str) -> bool:
+        return not self.worlds or world in self.worlds
+
+
 class Scenario(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
@@ -194,6 +342,7 @@ class Scenario(_Strict):
     extraction: ExtractionSpec | None = None
     survey: SurveyBlock | None = None
     reductions: list[Reduction] = Field(default_factory=list)
+    experiment: ExperimentBlock | None = Field(default=None, description="arms over worlds and the comparisons between them")
 
 
 class LoadedScenario(BaseModel):
@@ -411,6 +560,11 @@ def _load(path: Path) -> LoadedScenario:
             for name in stimulus.to:
                 if name not in members:
                     raise _fail(path, f"worlds[{w}].stimuli[{s_}].to", f"{name!r} is not in this world", choices(member_list))
+        for i, intervention in enumerate(world.interventions):
+            for e, effect in enumerate(intervention.effect):
+                for name in effect.to:
+                    if name not in members:
+                        raise _fail(path, f"worlds[{w}].interventions[{i}].effect[{e}].to", f"{name!r} is not in this world", choices(member_list))
         for f, faculty in enumerate(world.faculties):
             _check_faculty(faculty, path, f"worlds[{w}].faculties[{f}]")
     world_names = [w.name for w in scenario.worlds]
@@ -418,6 +572,14 @@ def _load(path: Path) -> LoadedScenario:
         raise _fail(path, "worlds", "two worlds share a name", "give every world a unique name")
     if scenario.survey is not None and scenario.survey.after is not None and scenario.survey.after not in world_names:
         raise _fail(path, "survey.after", f"no world is named {scenario.survey.after!r}", f"use one of: {', '.join(world_names) or '(no worlds)'}")
+    if scenario.extraction is not None:
+        from .datasets.schemas import EXTRACTIONS_BASE
+
+        for name in scenario.extraction.fields:
+            if name in EXTRACTIONS_BASE.names:
+                raise _fail(path, f"extraction.fields.{name}", f"{name!r} is a column every extraction row has", "give the field another name")
+    if scenario.experiment is not None:
+        _check_experiment(scenario, scenario.experiment, names, path)
     _check_overrides(scenario, path)
     loaded = LoadedScenario(
         path=str(path), scenario=scenario, personas=[m.to_dict() for m in models], population_spec=population_spec, demography=demography
@@ -466,10 +628,11 @@ def population_scenario(spec: str | Path, size: int, seed: int = 0, context: str
 
 
 def _check_faculty(name: str, path: Path, field: str) -> None:
-    from .agent.person import _FACULTIES
+    """A faculty must be registered, or be one troupe ships (registered when an agent first needs it)."""
+    from .agent.person import _FACULTIES, _SHIPPED_FACULTIES
 
-    if name not in _FACULTIES:
-        known = ", ".join(sorted(_FACULTIES)) or "none"
+    if name not in _FACULTIES and name not in _SHIPPED_FACULTIES:
+        known = ", ".join(sorted({*_FACULTIES, *_SHIPPED_FACULTIES})) or "none"
         raise _fail(path, field, f"no faculty is registered as {name!r} (registered: {known})", "import the module that registers it, or remove it")
 
 
@@ -478,3 +641,36 @@ def _check_overrides(scenario: Scenario, path: Path) -> None:
         load_config().with_overrides(scenario.config)
     except ConfigError as exc:
         raise _fail(path, "config", str(exc).replace("argument ", ""), "use section.key names from config.ini") from None
+
+
+def _check_experiment(scenario: Scenario, experiment: ExperimentBlock, everyone: list[str], path: Path) -> None:
+    """The experiment's worlds, arm stimuli and comparisons refer to what the scenario has; one line per problem."""
+    from .experimentation.arms import OutcomeError, arm_world_name, outcome
+
+    worlds = {w.name: w for w in scenario.worlds}
+    if not worlds:
+        raise _fail(path, "experiment", "the arms apply to worlds and the scenario has none", "add a world, or remove the experiment")
+    for i, name in enumerate(experiment.worlds):
+        if name not in worlds:
+            raise _fail(path, f"experiment.worlds[{i}]", f"no world is named {name!r}", f"use one of: {', '.join(worlds)}")
+    applied = [w for w in scenario.worlds if experiment.applies_to(w.name)]
+    for world in applied:
+        for index in range(len(experiment.arms)):
+            copy = arm_world_name(world.name, index)
+            if copy in worlds:
+                raise _fail(path, "worlds", f"world {copy!r} has the name the experiment gives an arm's copy of {world.name!r}", "rename that world")
+    members = {n for w in applied for n in (w.agents or everyone)}
+    for a, arm in enumerate(experiment.arms):
+        for s, stimulus in enumerate(arm.stimuli):
+            field = f"experiment.arms[{a}].stimuli[{s}]"
+            short = next((w for w in applied if stimulus.step > w.steps), None)
+            if short is not None:
+                raise _fail(path, f"{field}.step", f"step {stimulus.step} is past world {short.name!r}'s {short.steps} steps", "raise its steps or move the stimulus")
+            for name in stimulus.to:
+                if name not in members:
+                    raise _fail(path, f"{field}.to", f"{name!r} is in none of the experiment's worlds", f"use one of: {', '.join(sorted(members)[:10])}")
+    for c, comparison in enumerate(experiment.compare):
+        try:
+            outcome(scenario, comparison)
+        except OutcomeError as exc:
+            raise _fail(path, f"experiment.compare[{c}].{exc.field}", exc.problem, exc.fix) from None

@@ -22,11 +22,11 @@ from .agent.person import TinyPerson
 from .agent.persona import Persona
 from .agent.state import AgentState, ItemFailure
 from .config import Config
-from .environment import TinySocialNetwork, TinyWorld, WorldState
+from .environment import Intervention, TinySocialNetwork, TinyWorld, WorldState
 from .environment.world import ITEM_ERRORS
 from .extraction import ExtractedRecord, ExtractionSpec
 from .llm import CallRecord, LLMGateway, loop
-from .scenario import Stimulus, WorldSpec, duration
+from .scenario import Arm, InterventionSpec, Stimulus, StimulusBody, WorldSpec, duration
 
 if TYPE_CHECKING:
     from .scenario import LoadedScenario
@@ -39,14 +39,17 @@ class WorldPlan(BaseModel):
     spec: int = Field(description="index into the scenario's worlds")
     name: str
     agents: list[str]
+    arm: str | None = Field(default=None, description="the experiment arm this world belongs to (docs/scenarios.md, Experiments)")
 
 
 class StepPlan(BaseModel):
-    """What shapes one world's step besides its state: the step's stimuli and clock (a cache-key part)."""
+    """What shapes one world's step besides its state: the step's stimuli, the interventions that
+    may fire in it, and the clock (a cache-key part)."""
 
     step: int
     time_per_step: str | None = None
     stimuli: list[Stimulus] = Field(default_factory=list)
+    interventions: list[InterventionSpec] = Field(default_factory=list)
 
 
 class ShardState(BaseModel):
@@ -73,24 +76,43 @@ class ExtractionResult(BaseModel):
 
 
 def plan_worlds(loaded: LoadedScenario) -> list[WorldPlan]:
-    """Every world of the run in order; a ``kind: isolated`` entry becomes one world per person."""
+    """Every world of the run in order; a ``kind: isolated`` entry becomes one world per person.
+
+    A world an experiment applies to becomes one copy per arm (``Square A``, ``Square B``), holding
+    everyone (``assign: within``) or the people drawn into that arm (``between``); an arm's copy
+    with nobody in it is left out.
+    """
+    from .experimentation.arms import arm_members, arm_world_name
+
     everyone = [p["name"] for p in loaded.personas]
+    experiment = loaded.scenario.experiment
     plans: list[WorldPlan] = []
     for index, spec in enumerate(loaded.scenario.worlds):
         members = spec.agents or everyone
-        if spec.kind == "isolated":
-            plans.extend(WorldPlan(spec=index, name=f"{spec.name}/{name}", agents=[name]) for name in members)
-        else:
-            plans.append(WorldPlan(spec=index, name=spec.name, agents=list(members)))
+        if experiment is None or not experiment.applies_to(spec.name):
+            plans.extend(_world_plans(index, spec, spec.name, members, None))
+            continue
+        for number, (arm, people) in enumerate(arm_members(experiment, members, everyone)):
+            if people:
+                plans.extend(_world_plans(index, spec, arm_world_name(spec.name, number), people, arm.name))
     return plans
 
 
+def _world_plans(index: int, spec: WorldSpec, name: str, members: list[str], arm: str | None) -> list[WorldPlan]:
+    if spec.kind == "isolated":
+        return [WorldPlan(spec=index, name=f"{name}/{person}", agents=[person], arm=arm) for person in members]
+    return [WorldPlan(spec=index, name=name, agents=list(members), arm=arm)]
+
+
 def shard(plans: list[WorldPlan], shard_size: int) -> Iterator[list[WorldPlan]]:
-    """Consecutive worlds, up to shard_size people per shard (a bigger world is a shard of its own)."""
+    """Consecutive worlds, up to shard_size people per shard (a bigger world is a shard of its own).
+
+    A shard never mixes experiment arms, so each part file a shard's task writes belongs to one arm.
+    """
     current: list[WorldPlan] = []
     people = 0
     for plan in plans:
-        if current and people + len(plan.agents) > shard_size:
+        if current and (people + len(plan.agents) > shard_size or plan.arm != current[0].arm):
             yield current
             current, people = [], 0
         current.append(plan)
@@ -99,8 +121,17 @@ def shard(plans: list[WorldPlan], shard_size: int) -> Iterator[list[WorldPlan]]:
         yield current
 
 
-def step_plan(spec: WorldSpec, step: int) -> StepPlan:
-    return StepPlan(step=step, time_per_step=spec.time_per_step, stimuli=[s for s in spec.stimuli if s.step == step])
+def step_plan(spec: WorldSpec, step: int, arm: Arm | None = None) -> StepPlan:
+    """The step's stimuli (with an experiment arm's, in that arm's worlds) and the interventions whose
+    step window allows this step: a changed intervention reruns only the steps it could fire in
+    (and the ones after them)."""
+    stimuli = [s for s in spec.stimuli if s.step == step]
+    return StepPlan(
+        step=step,
+        time_per_step=spec.time_per_step,
+        stimuli=stimuli if arm is None else arm.stimuli_at(step, stimuli),
+        interventions=[i for i in spec.interventions if i.when.possible_at(step)],
+    )
 
 
 def new_world(plan: WorldPlan, spec: WorldSpec, personas: dict[str, Persona], config: Config) -> WorldState:
@@ -109,7 +140,8 @@ def new_world(plan: WorldPlan, spec: WorldSpec, personas: dict[str, Persona], co
     agents = [TinyPerson.from_state(AgentState(persona=personas[n], faculties=list(spec.faculties)), config=config, transcript=False) for n in plan.agents]
     world = kind(plan.name, agents, initial_datetime=spec.start, step_mode=spec.step_mode, config=config, transcript=False)
     if isinstance(world, TinySocialNetwork):
-        for a, b in spec.relations:
+        present = set(plan.agents)  # an experiment's between draw may put a relation's ends in different arms
+        for a, b in (pair for pair in spec.relations if set(pair) <= present):
             world.add_relation(world.get_agent_by_name(a), world.get_agent_by_name(b))  # type: ignore[arg-type]
     elif spec.everyone_accessible and len(agents) > 1:
         world.make_everyone_accessible()
@@ -124,7 +156,7 @@ def extend(state: WorldState, added: WorldState) -> WorldState:
 # ----- a step, an extraction -----
 
 
-def apply_stimulus(world: TinyWorld, stimulus: Stimulus) -> None:
+def apply_stimulus(world: TinyWorld, stimulus: StimulusBody) -> None:
     targets = [world.get_agent_by_name(n) for n in stimulus.to] if stimulus.to else list(world.agents)
     source = stimulus.source
     for agent in targets:
@@ -140,6 +172,22 @@ def apply_stimulus(world: TinyWorld, stimulus: Stimulus) -> None:
             agent.internalize_goal(stimulus.content)
         elif stimulus.kind == "context":
             agent.change_context(stimulus.content)
+
+
+def declared_intervention(spec: InterventionSpec) -> Intervention:
+    """A scenario's intervention as a live one: its conditions as preconditions, its stimuli as the effect."""
+    when = spec.when
+    intervention = Intervention(name=spec.name, repeat=spec.repeat).set_step_precondition(when.at_step, when.from_step)
+    if when.mentions:
+        intervention.set_mentions_precondition(when.mentions)
+    if when.condition:
+        intervention.set_textual_precondition(when.condition)
+
+    def give(world: TinyWorld) -> None:
+        for stimulus in spec.effect:
+            apply_stimulus(world, stimulus)
+
+    return intervention.set_effect(give)
 
 
 def _live(
@@ -168,6 +216,8 @@ def run_shard_step(
             for stimulus in plan.stimuli:
                 apply_stimulus(world, stimulus)
 
+        for intervention in plan.interventions:
+            world.add_intervention(declared_intervention(intervention))
         delta = duration(plan.time_per_step)
         await world.astep(delta, total=total, index=plan.step, prelude=give_stimuli)
 
