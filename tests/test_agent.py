@@ -168,6 +168,14 @@ def test_until_done_takes_at_most_max_turns(fake: FakeOpenAI, tmp_path: Path) ->
     assert fake.calls == 4
 
 
+def test_returned_actions_carry_the_cognitive_state_of_their_own_turn(fake: FakeOpenAI, tmp_path: Path) -> None:
+    Script({"Lisa": [turn(think("Who is there?"), emotions="wary"), turn(talk("Hello!"), done(), emotions="glad")]}).install(fake)
+    lisa = _lisa(fake, tmp_path)
+    actions = lisa.listen_and_act("Knock knock.", return_actions=True) or []
+    assert [(a["action"]["type"], a["cognitive_state"]["emotions"]) for a in actions] == [("THINK", "wary"), ("TALK", "glad"), ("DONE", "glad")]
+    assert [a.event for a in actions] == [e for e in lisa.state.episodes if e.direction == "action"]
+
+
 def test_cognitive_state_is_applied_and_returned_actions_carry_the_call(fake: FakeOpenAI, tmp_path: Path) -> None:
     Script({"Lisa": [turn(reach_out("Oscar"), done(), goals="Meet Oscar", emotions="Hopeful")]}).install(fake)
     lisa = _lisa(fake, tmp_path, **{"simulation.constrain_targets": "false"})  # Oscar is only a name here

@@ -452,14 +452,18 @@ class TinyPerson:
 
     async def aact(self, until_done: bool = True, n: int | None = None) -> list[Event]:
         """Act for n turns, or (until_done) until a turn ends with DONE, at most max_turns_until_done."""
+        return [record.event for record in await self._aact_records(until_done, n)]
+
+    async def _aact_records(self, until_done: bool, n: int | None) -> list[ActionRecord]:
+        """:meth:`aact`'s actions, each with the cognitive state its own turn left (as TinyTroupe's)."""
         turns = n if n is not None else (self.settings.max_turns_until_done if until_done else 1)
-        events: list[Event] = []
+        records: list[ActionRecord] = []
         for _ in range(max(1, turns)):
             produced = await self._aturn()
-            events.extend(produced)
+            records.extend(self.action_records(produced))
             if n is None and (not produced or produced[-1].type == "DONE"):
                 break
-        return events
+        return records
 
     def act(
         self, until_done: bool = True, n: int | None = None, return_actions: bool = False, max_content_length: int | None = None
@@ -469,8 +473,8 @@ class TinyPerson:
         max_content_length is accepted as TinyTroupe's display setting; troupe's transcript wraps
         long content instead of cutting it, so it changes nothing here.
         """
-        events = loop.run_sync(self.aact(until_done=until_done, n=n))
-        return self.action_records(events) if return_actions else None
+        records = loop.run_sync(self._aact_records(until_done, n))
+        return records if return_actions else None
 
     def action_records(self, events: Iterable[Event]) -> list[ActionRecord]:
         """Events as TinyTroupe returns actions, each with the agent's cognitive state as it is now."""
