@@ -236,6 +236,17 @@ def test_tinytroupe_run_keywords_pick_the_mode_and_the_order(fake: FakeOpenAI, g
     assert world.state.step_mode == "sequential"
 
 
+def test_interventions_given_to_the_constructor_fire(fake: FakeOpenAI, gateway: LLMGateway) -> None:
+    from troupe.environment import Intervention
+
+    Script({"Lisa": lambda n: [done()]}).install(fake)
+    news = Intervention(name="news").set_step_precondition(at_step=2).set_effect(lambda world: world.broadcast("Breaking news."))
+    world = _world(gateway, "Lisa", interventions=[news])
+    world.run(3)
+    assert heard(world.agents[0]) == [(2, "", "Breaking news.")]
+    assert world.state.fired_interventions == ["news"]
+
+
 def test_tinytroupe_calendar_shorthands(fake: FakeOpenAI, gateway: LLMGateway) -> None:
     Script({"Lisa": lambda n: [done()]}).install(fake)
     world = _world(gateway, "Lisa", initial_datetime=datetime(2025, 1, 1, 9, 0))

@@ -90,6 +90,7 @@ class TinyWorld:
         gateway: "LLMGateway | None" = None,
         config: Config | None = None,
         transcript: Transcript | bool | None = None,
+        interventions: Iterable[Intervention] = (),
     ) -> None:
         self._config_given = config is not None
         self.config = config or (gateway.config if gateway is not None else load_config())
@@ -108,7 +109,7 @@ class TinyWorld:
         else:
             self.transcript = Transcript(settings.transcript if transcript is None else transcript)
         self.agents: list[TinyPerson] = []
-        self.interventions: list[Intervention] = []
+        self.interventions: list[Intervention] = list(interventions)  # TinyTroupe's constructor argument
         self.failures: list[ItemFailure] | None = None
         self.add_agents(agents)
 
