@@ -270,3 +270,26 @@ def test_a_mention_in_an_older_step_does_not_count(fake: FakeOpenAI, gateway: LL
     world.add_intervention(late.set_effect(lambda w: None))
     world.run(3)  # said in step 1; at step 3 only steps 2 and 3 count
     assert world.state.fired_interventions == []
+
+
+def test_a_step_run_from_json_state_fires_notes_and_remembers(
+    fake: FakeOpenAI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a step task does, without Prefect: state in as JSON, one step, state out as JSON."""
+    from tests.conftest import fake_config
+    from troupe.environment import WorldState
+    from troupe.simulation import new_world, plan_worlds, run_step
+
+    fake.responder = Bakery()
+    config = fake_config(fake, tmp_path, **{"simulation.transcript": "true", "simulation.max_turns_until_done": 1})
+    loaded = load_scenario(write(tmp_path, bakery(steps=3)))
+    spec = loaded.scenario.worlds[0]
+    state = new_world(plan_worlds(loaded)[0], spec, loaded.persona_models(), config)
+    gateway = LLMGateway(config)
+    for _ in range(3):
+        state = WorldState.model_validate_json(run_step(state, spec, config, gateway).model_dump_json())
+    out = capsys.readouterr().out
+    assert "Intervention 'price-cut' fired at step 2." in out and "Intervention 'complaint' fired at step 2." in out
+    assert "Intervention 'queue'" not in out  # judged false at step 3
+    assert state.fired_interventions == ["price-cut", "complaint"]
+    assert [(e.step, e.source) for e in state.events if e.type == "INTERVENTION"] == [(2, "price-cut"), (2, "complaint")]
