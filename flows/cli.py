@@ -154,19 +154,31 @@ class _Display:
 
 
 def _run(
-    scenario: Path, datasets: Path | None, run_id: str | None, overrides: dict[str, str], quiet: bool, transcript: bool, debug: bool
+    scenario: Path, datasets: Path | None, run_id: str | None, overrides: dict[str, str], quiet: bool, transcript: bool, debug: bool,
+    rerun: bool = True,
 ) -> dict[str, Any]:
     from troupe import progress
     from flows import preflight, server
 
-    _, config = preflight.check_run(scenario, datasets, run_id, overrides)  # bad input stops here, before Prefect starts
+    started = time.perf_counter()
+    loaded, config = preflight.check_run(scenario, datasets, run_id, overrides, endpoint=False)  # bad input stops here, before Prefect starts
+    if not rerun:
+        from flows import reuse
+
+        completed = reuse.reusable(loaded, config, run_id)
+        if completed is not None:
+            summary = reuse.summary_of(completed, config.datasets.root)
+            summary["wall_s"] = time.perf_counter() - started
+            _print_summary(summary)
+            return summary
+    if config.preflight.check_endpoint:
+        preflight.check_endpoint(config)
     overrides = {"simulation.transcript": "true" if transcript else "false", **overrides}
     from flows import interrupts, runner, scenario_flow  # noqa: I001 - runner loads Prefect quietly
 
     runner.task_runner(config)  # a missing extra stops here, before a server starts
     display = _Display(err)
     unsubscribe = progress.subscribe(display) if not quiet else (lambda: None)
-    started = time.perf_counter()
     arguments = (str(scenario.resolve()), run_id, str(datasets) if datasets else None, overrides)
     phase = "before the run started; nothing was written"
     try:
@@ -198,7 +210,8 @@ def _run(
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    table = Table(title=escape(f"run {summary['run_id']} ({summary['scenario']}): {summary['status']}"), show_header=False)
+    reused = " (reused: same scenario, settings and code; nothing ran; --rerun runs it again)" if summary.get("reused") else ""
+    table = Table(title=escape(f"run {summary['run_id']} ({summary['scenario']}): {summary['status']}{reused}"), show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
     table.add_row("wall time", f"{summary['wall_s']:.1f} s")
@@ -223,9 +236,15 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display; logs and the summary only.")] = False,
     transcript: Annotated[bool, typer.Option("--transcript", help="Print the conversation as it happens.")] = False,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write the run's report here when it ends (.html or .md).")] = None,
+    rerun: Annotated[
+        bool, typer.Option("--rerun", help="Run even when a completed run has the same scenario, settings and code (default: print that run).")
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Run a scenario as a Prefect flow and write its datasets.
+
+    A completed run of the same scenario, settings and code (the --run-id given, else the latest)
+    is printed instead of run again, without starting Prefect; --rerun runs it through the caches.
 
     Example: troupe run focus_group.yaml --set llm.temperature=0.3 --transcript --report report.html
     """
@@ -234,7 +253,7 @@ def run(
             from troupe.report import check_out
 
             check_out(report, "--report")  # a bad path stops here, before the run
-        summary = _run(scenario, datasets, run_id, _overrides(set_, model), quiet, transcript, debug)
+        summary = _run(scenario, datasets, run_id, _overrides(set_, model), quiet, transcript, debug, rerun=rerun or transcript)
         if report is not None:
             _write_report(Path(summary["datasets_root"]), summary["run_id"], report)
 

@@ -167,9 +167,13 @@ def check_endpoint(config: Config) -> None:
 
 
 def check_run(
-    scenario: Path, datasets: Path | None, run_id: str | None, overrides: dict[str, Any] | None = None
+    scenario: Path, datasets: Path | None, run_id: str | None, overrides: dict[str, Any] | None = None, endpoint: bool = True
 ) -> tuple[LoadedScenario, Config]:
-    """Every check a run needs, cheapest first; the first failure raises one line, nothing is written."""
+    """Every check a run needs, cheapest first; the first failure raises one line, nothing is written.
+
+    ``endpoint=False`` leaves out asking the endpoint (:func:`check_endpoint`), for a caller that may
+    not need it (a run answered by a completed one makes no call).
+    """
     check_run_id(run_id)
     load_config()  # ./config.ini and TROUPE_* variables, on their own, so the error names them
     check_encoding(scenario)
@@ -182,7 +186,7 @@ def check_run(
     root_setting = "--datasets" if datasets else "[datasets] root"
     check_writable(Path(config.datasets.root), root_setting)
     check_writable(config.cache_path, "[cache] dir" if config.cache.dir else f"the cache under {root_setting}")
-    if config.preflight.check_endpoint:
+    if endpoint and config.preflight.check_endpoint:
         check_endpoint(config)
     return loaded, config
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 import troupe
 from tasks.extraction import extract_shard_task
+from flows import reuse
 from tasks.options import code_digest, configured, keyed_config, runtime_of
 from tasks.parts import extraction_tables, missing, part_name, persona_tables, replayed, step_tables, write_tables
 from tasks.personas import personas_shard
@@ -58,6 +59,7 @@ class Run(BaseModel):
     loaded: LoadedScenario
     config: Config
     started: datetime
+    key: str = Field(description="the run key (flows.reuse) of the scenario as loaded, before a population joins it")
 
     @property
     def root(self) -> str:
@@ -98,7 +100,7 @@ def prepare(
         config = config.with_overrides({"datasets.root": datasets_root})
     started = datetime.now(timezone.utc)
     run_id = run_id or f"{started:%Y%m%d-%H%M%S}-{loaded.digest[:6]}"
-    return Run(run_id=run_id, loaded=loaded, config=config, started=started)
+    return Run(run_id=run_id, loaded=loaded, config=config, started=started, key=reuse.key_of(loaded, config))
 
 
 @contextlib.contextmanager
@@ -510,6 +512,7 @@ def write_run(run: Run, book: Book, status: str, error: str = "") -> dict[str, A
         "troupe_version": troupe.__version__,
         "task_runs": book.task_runs,
         "failures": book.failures,
+        "run_key": run.key,
     }
     write_run_row(run.root, run.run_id, runs_table(row), status)
     return {

@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,17 +22,9 @@ from pydantic import BaseModel
 
 from troupe.config import Config
 from troupe.llm import LLMGateway, LLMUnavailable
+from troupe.run_key import KEYED_SECTIONS, UNKEYED, code_digest, keyed_config
 
 T = TypeVar("T", bound=Task)
-
-_KEYED_SECTIONS = ("llm", "local", "simulation")  # what shapes results; cache/datasets/logging do not
-# Keys of those sections that change how fast or where, not what: left out of cache keys.
-_UNKEYED = {
-    "llm": ("max_concurrency", "rpm", "tpm", "timeout_s"),
-    "local": ("host", "port", "n_threads", "startup_timeout_s"),
-    "simulation": ("transcript",),
-}
-
 
 class Runtime(BaseModel):
     """Where a task stores things and what it prints: excluded from cache keys."""
@@ -58,42 +48,14 @@ def runtime_of(config: Config, run_id: str = "") -> dict[str, Any]:
         cache_enabled=config.cache.enabled,
         datasets_root=str(Path(config.datasets.root).resolve()),
         run_id=run_id,
-        unkeyed={s: {k: getattr(getattr(config, s), k) for k in keys} for s, keys in _UNKEYED.items()},
+        unkeyed={s: {k: getattr(getattr(config, s), k) for k in keys} for s, keys in UNKEYED.items()},
     ).model_dump()
-
-
-def keyed_config(config: Config) -> dict[str, Any]:
-    """The configuration a task's cache key depends on: what shapes its result, not how fast it comes."""
-    keyed = {section: getattr(config, section).model_dump(mode="json") for section in _KEYED_SECTIONS}
-    for section, keys in _UNKEYED.items():
-        for key in keys:
-            keyed[section].pop(key, None)
-    keyed["pipeline"] = {"on_item_error": config.pipeline.on_item_error}
-    if config.datasets.store_prompts:  # results then hold the prompts; only when on, so default keys stay as they were
-        keyed["datasets"] = {"store_prompts": True}
-    return keyed
-
-
-@lru_cache(maxsize=1)
-def code_digest() -> str:
-    """sha256 of troupe's source and prompt templates, read once per process: part of every task's key."""
-    import troupe
-    from troupe.resources import data_path
-
-    digest = hashlib.sha256()
-    package = Path(troupe.__file__).resolve().parent
-    prompts = data_path("prompts")
-    for base, pattern in ((package, "*.py"), (prompts, "*.j2")):
-        for path in sorted(base.rglob(pattern)):
-            digest.update(str(path.relative_to(base)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def task_config(settings: dict[str, Any], runtime: dict[str, Any]) -> Config:
     """Rebuild the whole configuration inside a task from its keyed part and its runtime."""
     rt = Runtime.model_validate(runtime)
-    sections = {s: {**settings[s], **rt.unkeyed.get(s, {})} for s in _KEYED_SECTIONS}
+    sections = {s: {**settings[s], **rt.unkeyed.get(s, {})} for s in KEYED_SECTIONS}
     return Config.model_validate(
         {
             **settings,

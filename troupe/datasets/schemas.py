@@ -29,6 +29,7 @@ RUNS = pa.schema(
         ("troupe_version", pa.string()),
         ("task_runs", pa.int64()),
         ("failures", pa.int64()),
+        ("run_key", pa.string()),  # troupe.run_key: equal keys write equal data; a rerun with it reuses the run
     ]
 )
 
