@@ -1,6 +1,7 @@
 """Pipeline figures: whole `troupe run` processes on many independent people against a slow fake server.
 
     python -m bench.pipeline                      # P1, P4 (1,000 people at 300 ms) and P5 (10,000 at 50 ms)
+                                                  # P4: the same command again, and under a new run id
     python -m bench.pipeline --sweep 10,25,50,100,200   # P1 first runs per [pipeline] shard_size
     python -m bench.pipeline --people 1000 --big 0      # P1 and P4 only
     python -m bench.pipeline --big 0 --ephemeral        # P1 and P4 on Prefect's temporary server per run
@@ -82,11 +83,13 @@ def troupe_run(scenario: Path, root: Path, run_id: str, settings: dict[str, Any]
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     if api_url:
         env["PREFECT_API_URL"] = api_url
-    started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
-    errors = child.stderr.read().decode() if child.stderr else ""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        out.seek(0), err.seek(0)
+        summary, errors = out.read().decode(), err.read().decode()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"troupe run failed:\n{errors[-2000:]}")
     import duckdb
@@ -95,7 +98,10 @@ def troupe_run(scenario: Path, root: Path, run_id: str, settings: dict[str, Any]
         f"SELECT status, calls, cache_hits, task_runs FROM read_parquet('{root}/runs/run_id={run_id}/*.parquet')"
     ).fetchall()[0]
     cpu = usage.ru_utime + usage.ru_stime
-    return {"wall": wall, "cpu": cpu, "rss_mib": usage.ru_maxrss / 1024, "status": row[0], "calls": row[1], "hits": row[2], "task_runs": row[3]}
+    result = {"wall": wall, "cpu": cpu, "rss_mib": usage.ru_maxrss / 1024, "status": row[0], "calls": row[1], "hits": row[2], "task_runs": row[3]}
+    if "(reused" in summary:  # answered with the completed run: this process paid nothing and ran no task
+        result.update(calls=0, hits=0, task_runs=0)
+    return result
 
 
 def settings_for(url: str, slots: int, shard_size: int, window: int) -> dict[str, Any]:
@@ -157,7 +163,9 @@ def main() -> None:
                         record(f"P1 shard {size}", args.people, args.latency, size, result, fake.stats()["peak_concurrency"])
                 else:
                     settings = settings_for(fake.url, args.slots, args.shard_size, args.window)
-                    for case, run_id in (("P1 first run", "p1"), ("P4 rerun", "p4")):
+                    # P4: the same command again (answered with the completed run), then under a new run id
+                    # (through the flow: every task from Prefect's task cache).
+                    for case, run_id in (("P1 first run", "p1"), ("P4 rerun", "p1"), ("P4 new run id", "p4")):
                         fake.reset()
                         result = troupe(scenario, root / "data", run_id, settings)
                         record(case, args.people, args.latency, args.shard_size, result, fake.stats()["peak_concurrency"])
@@ -175,8 +183,9 @@ def main() -> None:
             if server is not None:
                 stop_prefect_server(server)
     console.print(table)
-    if "P4 rerun" in results:
-        console.print(f"P4: rerun calls {results['P4 rerun']['calls']}, rerun / first run wall: {results['P4 rerun']['wall'] / results['P1 first run']['wall']:.2f}")
+    for case in ("P4 rerun", "P4 new run id"):
+        if case in results:
+            console.print(f"{case}: calls {results[case]['calls']}, / first run wall: {results[case]['wall'] / results['P1 first run']['wall']:.2f}")
     if "P5 big" in results:
         ratio = results["P5 big"]["per_person"] / results["P5 small"]["per_person"]
         console.print(f"P5: time per person, {args.big:,} vs {args.people:,} people: {ratio:.2f}x; peak RSS {results['P5 big']['rss_mib']:.0f} MiB")
