@@ -2,13 +2,21 @@
 
 Each runs as ``troupe run`` runs it (the scenario flow), with only its size cut down, and its
 datasets and reductions are checked. The fake server plays the LLM: scripted turns where the
-check needs them, people written around their sampled attributes, schema-valid answers.
+check needs them, people written around their sampled attributes, schema-valid answers. Then, as
+a user would, each gets ``troupe report`` (its HTML must embed the chart that example is about,
+and show its key table) and ``troupe export`` in every format, read back with Hugging Face
+``datasets`` (offline) with roles and turn order checked against what the scenario says happened.
 """
 
 from __future__ import annotations
 
+import base64
+import html as htmllib
+import io
 import json
 import re
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -58,6 +66,130 @@ def run(fake: FakeOpenAI, scenario: Path, root: Path, **extra: str) -> dict[str,
     return summary
 
 
+# ----- what every example ends with: troupe report and troupe export, as a user runs them -----
+
+FIGURE = re.compile(
+    r'<figure class="chart" data-kind="([\w-]+)" id="chart-[\w-]+">\s*<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([^"]*)">'
+)
+SHAREGPT_ROLES = {"system": "system", "human": "user", "gpt": "assistant"}
+
+
+def cli(*args: str) -> str:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def html_tables(html: str) -> dict[str, list[list[str]]]:
+    """Every table of the report by its heading: its body rows as cell texts."""
+    found = {}
+    for title, body in re.findall(r"<h3>(.*?)</h3>\s*<table>(.*?)</table>", html, re.S):
+        rows = re.findall(r"<tr>(.*?)</tr>", body.split("<tbody>", 1)[1], re.S)
+        found[htmllib.unescape(title)] = [[htmllib.unescape(c) for c in re.findall(r"<td>(.*?)</td>", row, re.S)] for row in rows]
+    return found
+
+
+def drawn(png: bytes) -> tuple[int, int]:
+    """The PNG's size, after checking it is a PNG with something drawn on it (not one flat colour)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.format == "PNG"
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
+        assert colours is None or len(colours) > 8
+        return image.size
+
+
+@dataclass
+class Report:
+    """The report as a reader gets it: charts by title (their kind), and tables by heading."""
+
+    charts: dict[str, str]
+    tables: dict[str, list[list[str]]] = field(default_factory=dict)
+
+
+def report_of(root: Path, out: Path) -> Report:
+    """``troupe report ex`` as HTML: self-contained, every chart an embedded PNG with its kind."""
+    cli("report", "ex", "--datasets", str(root), "--out", str(out))
+    html = out.read_text(encoding="utf-8")
+    assert not re.search(r'(src|href)="(?!data:)', html)  # nothing outside the file
+    figures = FIGURE.findall(html)
+    assert len(figures) == html.count("<img ")  # every image is an embedded chart
+    for _, encoded, _ in figures:
+        width, height = drawn(base64.b64decode(encoded))
+        assert width > 200 and height > 100
+    return Report(charts={htmllib.unescape(title): kind for kind, _, title in figures}, tables=html_tables(html))
+
+
+def exported(root: Path, tmp_path: Path, hf: Any, per: str = "agent", calls: bool = False) -> list[list[dict[str, str]]]:
+    """``troupe export ex`` in all three formats, each read back by ``datasets.load_dataset``; the formats must agree.
+
+    Returns the examples' messages (role and content) in file order.
+    """
+    options = ["--calls"] if calls else ["--per", per]
+    loaded = {}
+    for fmt, suffix, reader in (("openai-chat", ".jsonl", "json"), ("sharegpt", ".json", "json"), ("parquet", ".parquet", "parquet")):
+        out = tmp_path / f"export-{per}-{calls}{suffix}"
+        cli("export", "ex", "--datasets", str(root), "--format", fmt, "--out", str(out), *options)
+        rows = hf.load_dataset(reader, data_files=str(out), split="train", cache_dir=str(tmp_path / "hf"))
+        if fmt == "sharegpt":
+            loaded[fmt] = [[{"role": SHAREGPT_ROLES[t["from"]], "content": t["value"]} for t in row["conversations"]] for row in rows]
+        else:
+            loaded[fmt] = [row["messages"] for row in rows]
+    assert loaded["openai-chat"] == loaded["sharegpt"] == loaded["parquet"] and loaded["parquet"]
+    for messages in loaded["parquet"]:  # the fine-tuning shape: system, then user and assistant in turn, ending on the assistant
+        roles = [m["role"] for m in messages]
+        assert roles == ["system"] + ["user", "assistant"] * ((len(roles) - 1) // 2) and len(roles) % 2 == 1
+    return loaded["parquet"]
+
+
+def lines_in(content: str, word: str) -> list[tuple[str, int]]:
+    """The scripted lines (``<name>: <word> <n>``) in a message, as (speaker, n) in order."""
+    return [(who.strip(), int(n)) for who, n in re.findall(rf"([^:\n]+): {word} (\d+)$", content, re.M)]
+
+
+def check_chats(root: Path, tmp_path: Path, hf: Any, word: str, steps: int, worlds: dict[str, list[str]]) -> dict[str, Any]:
+    """Per agent and per conversation, the exports of worlds where everyone hears everyone and says one line a step.
+
+    The lines come from the run's ``events`` (each person's TALK actions, one per step). Each
+    agent's view: its persona as the system message; its own lines, in order, as the assistant;
+    before each of its lines after the first, the lines the others in its world said at the step
+    before (heard at the end of that step) as the user, and nothing from any other world. Each
+    world's view: every line of its people, step by step. Returns both views' messages.
+    """
+    talk: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    step_of: dict[tuple[str, int], int] = {}
+    for world, agent, step, content in sql(root, "SELECT world, agent, step, content FROM events "
+                                                 "WHERE type = 'TALK' AND direction = 'action' ORDER BY world, seq"):
+        (line,) = lines_in(content, word)
+        talk.setdefault((world, agent), []).append(line)
+        step_of[line] = step
+    assert sorted(talk) == sorted((w, p) for w, people in worlds.items() for p in people)
+    assert all([step_of[line] for line in said] == list(range(1, steps + 1)) for said in talk.values())  # a line a step
+    agent_views = exported(root, tmp_path, hf, "agent")
+    views = [(world, person) for world in sorted(worlds) for person in sorted(worlds[world])]  # the export's order
+    assert [re.match(r"You are (.+?)\.\n", m[0]["content"])[1] for m in agent_views] == [p for _, p in views]  # type: ignore[index]
+    for messages, (world, me) in zip(agent_views, views):
+        others = [p for p in worlds[world] if p != me]
+        said = [lines_in(m["content"], word) for m in messages[2::2]]
+        heard = [sorted(lines_in(m["content"], word)) for m in messages[1::2]]
+        assert said == [[line] for line in talk[(world, me)]]
+        assert heard == [[]] + [sorted(talk[(world, o)][k] for o in others) for k in range(steps - 1)]
+    world_views = exported(root, tmp_path, hf, "conversation")
+    assert len(world_views) == len(worlds)
+    for messages, (world, people) in zip(world_views, sorted(worlds.items())):
+        assert messages[0]["content"].startswith(f"A conversation in {world} between ")
+        assert all(p in messages[0]["content"] for p in people)
+        said = [line for m in messages[2::2] for line in lines_in(m["content"], word)]
+        assert sorted(said) == sorted(line for p in people for line in talk[(world, p)])
+        assert [step_of[line] for line in said] == sorted(step_of[line] for line in said)  # step by step
+    return {"agent": agent_views, "conversation": world_views}
+
+
 class Talk(Script):
     """Every agent says a numbered line, then DONE, whatever its name (generated people included)."""
 
@@ -73,7 +205,8 @@ def test_every_example_validates(monkeypatch: pytest.MonkeyPatch) -> None:
     from troupe.scenario import load_scenario
 
     names = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
-    assert names == ["customer_interview.yaml", "product_brainstorming.yaml", "synthetic_conversations.yaml", "tv_ad_evaluation.yaml"]
+    seeds = {"customer_interview.yaml", "product_brainstorming.yaml", "synthetic_conversations.yaml", "tv_ad_evaluation.yaml"}
+    assert seeds <= set(names)  # the four seed scenarios, each run end to end below; every example file validates
     for name in names:
         load_scenario(EXAMPLES / name)
     from typer.testing import CliRunner
@@ -97,19 +230,29 @@ class _Interview(Talk):
         return consistent(body)
 
 
-def test_customer_interview(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+def test_customer_interview(prefect_server: str, fake: FakeOpenAI, hf: Any, tmp_path: Path) -> None:
     fake.responder = _Interview("answer")
-    summary = run(fake, smaller("customer_interview.yaml", tmp_path), tmp_path / "d")
+    root = tmp_path / "d"
+    summary = run(fake, smaller("customer_interview.yaml", tmp_path), root)
     assert summary["rows"]["personas"] == 2 and summary["rows"]["extractions"] == 1
-    (banker, sampled), = sql(tmp_path / "d", "SELECT name, sampled->>'role' FROM personas WHERE sampled IS NOT NULL")
+    (banker, sampled), = sql(root, "SELECT name, sampled->>'role' FROM personas WHERE sampled IS NOT NULL")
     assert sampled in {"branch manager", "small-business loan officer", "head of digital channels"}
-    talkers = sql(tmp_path / "d", "SELECT DISTINCT agent FROM events WHERE type = 'TALK' ORDER BY 1")
+    talkers = sql(root, "SELECT DISTINCT agent FROM events WHERE type = 'TALK' ORDER BY 1")
     assert talkers == sorted([(banker,), ("Dana Whitfield",)])
-    record = sql(tmp_path / "d", "SELECT world, agent, needs, willingness_to_buy FROM extractions")
+    record = sql(root, "SELECT world, agent, needs, willingness_to_buy FROM extractions")
     assert record == [("Interview", "", ["faster checks", "fewer missing documents"], "likely")]
 
+    report = report_of(root, tmp_path / "interview.html")
+    assert report.tables["Extracted records"] == [  # the typed record, the interview's one finding
+        ["Interview", "faster checks; fewer missing documents", "data privacy", "likely", "the head of lending", "Useful if private."]
+    ]
+    assert report.charts["role: target vs achieved"] == "target-vs-achieved"  # the banker the factory was asked for
+    share = {"branch manager": "0.4", "small-business loan officer": "0.4", "head of digital channels": "0.2"}
+    assert ["role", sampled, share[sampled], "1", "1"] in report.tables["Marginals"]
+    check_chats(root, tmp_path, hf, "answer", steps=4, worlds={"Interview": [banker, "Dana Whitfield"]})
 
-def test_tv_ad_evaluation(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+
+def test_tv_ad_evaluation(prefect_server: str, fake: FakeOpenAI, hf: Any, tmp_path: Path) -> None:
     fake.responder = consistent  # people around their attributes; the fake's schema-valid answers for the survey
     size = 30
 
@@ -117,7 +260,7 @@ def test_tv_ad_evaluation(prefect_server: str, fake: FakeOpenAI, tmp_path: Path)
         data["population"]["size"] = size
 
     root = tmp_path / "d"
-    summary = run(fake, smaller("tv_ad_evaluation.yaml", tmp_path, cut), root, **{"pipeline.shard_size": "10"})
+    summary = run(fake, smaller("tv_ad_evaluation.yaml", tmp_path, cut), root, **{"pipeline.shard_size": "10", "datasets.store_prompts": "true"})
     assert summary["rows"]["answers"] == 2 * size and summary["rows"]["reduction_ad_shares"] == 3
     survey_prompts = [b for b in fake.requests if "Sunrise Oats" in user_text(b)]
     assert len(survey_prompts) == size
@@ -140,11 +283,22 @@ def test_tv_ad_evaluation(prefect_server: str, fake: FakeOpenAI, tmp_path: Path)
     assert [band for band, _, _ in by_age] == sorted(targets)
     assert all(n == people and abs(people - targets[band]) <= 1 for band, n, people in by_age)
 
-    from troupe.report import write_report
+    report = report_of(root, tmp_path / "ads.html")
+    assert report.charts["ad: choice shares"] == "shares-with-intervals"
+    assert report.charts["ad by age"] == report.charts["buy by age"] == "by-attribute"  # answers by the sampled age band
+    assert report.charts["age: target vs achieved"] == "target-vs-achieved"
+    assert sorted(report.tables["ad: shares"]) == sorted(
+        [r["answer"], str(r["n"]), f"{r['share']:.1%}", f"{r['ci_low']:.1%} - {r['ci_high']:.1%}"] for r in expected.iter_rows(named=True)
+    )
 
-    written = write_report(root, "ex", tmp_path / "ads.html")
-    html = written[-1].read_text(encoding="utf-8")
-    assert "trail_runner" in html and html.count("data:image/png;base64,") >= 2  # shares and marginals, embedded
+    # no one talks in this study: its training data is the calls themselves, prompt and completion (store_prompts)
+    pairs = exported(root, tmp_path, hf, calls=True)
+    calls = sql(root, "SELECT DISTINCT key, messages, completion FROM llm_calls WHERE messages IS NOT NULL")
+    assert len(pairs) == len(calls) >= 2 * size  # a persona draft and a survey call per person, rewrites too
+    sent = sorted(json.dumps(json.loads(m) + [{"role": "assistant", "content": c}]) for _, m, c in calls)
+    assert sorted(json.dumps(p) for p in pairs) == sent
+    picks = [p for p in pairs if "Sunrise Oats" in p[1]["content"]]
+    assert len(picks) == size and all(not ADS & set(re.findall(r"\w+", p[1]["content"])) for p in picks)  # still blind
 
 
 class _FocusGroup(Talk):
@@ -160,7 +314,7 @@ class _FocusGroup(Talk):
         return super().__call__(body)
 
 
-def test_product_brainstorming(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+def test_product_brainstorming(prefect_server: str, fake: FakeOpenAI, hf: Any, tmp_path: Path) -> None:
     fake.responder = _FocusGroup("idea")
     root = tmp_path / "d"
     summary = run(fake, smaller("product_brainstorming.yaml", tmp_path), root)
@@ -173,8 +327,24 @@ def test_product_brainstorming(prefect_server: str, fake: FakeOpenAI, tmp_path: 
     by_category = sql(root, "SELECT category, ideas FROM reduction_ideas_by_category")
     assert sum(n for _, n in by_category) == 4 and 1 <= len(by_category) <= 5
 
+    report = report_of(root, tmp_path / "ideas.html")
+    assert report.charts["ideas: by support_count"] == "ranked"  # ideas by support
+    assert report.charts["ideas_by_category: by ideas"] == "ranked"
+    assert report.charts["idea: categories"] == "shares-with-intervals"  # the free-text answers, sorted into categories
+    assert sorted((row[0], row[3]) for row in report.tables["Answers"]) == sorted(categories.items())
+    assert [row[0] for row in report.tables["ideas"]] == [title for title, *_ in ideas]
+    assert report.tables["ideas"][0] == ["Lisa Carter's idea", "It helps.", categories["Lisa Carter"], "Lisa Carter", "2"]
+    people = ["Lila", "Lisa Carter", "Marcos Almeida", "Oscar"]
+    chats = check_chats(root, tmp_path, hf, "idea", steps=4, worlds={"Focus group": people})
+    (world,) = chats["conversation"]
+    asked = next(i for i, m in enumerate(world) if "which of the others' ideas you would support" in m["content"])
+    assert world[asked]["role"] == "user" and "Facilitator: Thank you." in world[asked]["content"]  # an outside voice: the user
+    before = [k for m in world[:asked] for _, k in lines_in(m["content"], "idea")]
+    after = [k for m in world[asked:] for _, k in lines_in(m["content"], "idea")]
+    assert set(before) == {1, 2} and set(after) == {3, 4}  # the facilitator's second broadcast, heard before step 3
 
-def test_synthetic_conversations(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+
+def test_synthetic_conversations(prefect_server: str, fake: FakeOpenAI, hf: Any, tmp_path: Path) -> None:
     fake.responder = Talk("line")
     root = tmp_path / "d"
     summary = run(fake, smaller("synthetic_conversations.yaml", tmp_path), root)
@@ -184,10 +354,12 @@ def test_synthetic_conversations(prefect_server: str, fake: FakeOpenAI, tmp_path
                       "WHERE e.direction = 'stimulus' AND e.type = 'CONVERSATION' AND e.content = a.content")
     assert heard[0][0] > 0 and summary["rows"]["events"] > 0
 
-    from troupe.export import export_run
-    from troupe.export.options import Format, Per
 
-    exported = export_run(root, "ex", Format.openai_chat, tmp_path / "chats.jsonl", Per.agent)
-    chats = [json.loads(line) for line in (tmp_path / "chats.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert exported.conversations == len(chats) == 12  # six pairs, each person's own view
-    assert all(c["messages"][0]["role"] == "system" and any(m["role"] == "assistant" for m in c["messages"]) for c in chats)
+    report = report_of(root, tmp_path / "chats.html")
+    assert report.charts["conversations: by utterances"] == "ranked"  # lines per conversation
+    assert sorted(report.tables["conversations"]) == [[world, "4", "2"] for world, _, _ in sorted(conversations)]
+    pairs = yaml.safe_load((EXAMPLES / "synthetic_conversations.yaml").read_text(encoding="utf-8"))["worlds"]
+    worlds = {w["name"]: w["agents"] for w in pairs}
+    assert len(worlds) == 6
+    chats = check_chats(root, tmp_path, hf, "line", steps=2, worlds=worlds)  # each person hears only their partner
+    assert len(chats["agent"]) == 12  # six pairs, each person's own view

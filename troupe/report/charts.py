@@ -11,7 +11,7 @@ import io
 import re
 from typing import TYPE_CHECKING, Sequence
 
-from .model import Chart
+from .model import Chart, ChartKind
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -31,10 +31,10 @@ def _figure(bars: int, wide: bool = False) -> tuple["Figure", "Axes"]:
     return figure, figure.add_subplot()
 
 
-def _png(figure: "Figure", name: str, title: str) -> Chart:
+def _png(figure: "Figure", name: str, title: str, kind: ChartKind) -> Chart:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    return Chart(name=slug(name), title=title, png=buffer.getvalue())
+    return Chart(name=slug(name), title=title, kind=kind, png=buffer.getvalue())
 
 
 def _short(label: str, limit: int = 40) -> str:
@@ -58,7 +58,7 @@ def shares_with_intervals(
     axes.xaxis.set_major_formatter(PercentFormatter(1.0))
     axes.set_xlabel(f"share of {n} (error bars: 95% Wilson interval)")
     axes.set_title(title)
-    return _png(figure, name, title)
+    return _png(figure, name, title, "shares-with-intervals")
 
 
 def grouped_bars(
@@ -79,7 +79,7 @@ def grouped_bars(
     axes.set_xlabel(xlabel)
     axes.set_title(title)
     axes.legend(loc="best", fontsize="small")
-    return _png(figure, name, title)
+    return _png(figure, name, title, "by-attribute")
 
 
 def target_vs_achieved(name: str, title: str, categories: Sequence[str], target: Sequence[float] | None, achieved: Sequence[float]) -> Chart:
@@ -99,7 +99,7 @@ def target_vs_achieved(name: str, title: str, categories: Sequence[str], target:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("people")
     axes.set_title(title)
-    return _png(figure, name, title)
+    return _png(figure, name, title, "target-vs-achieved")
 
 
 def ranked_bars(name: str, title: str, labels: Sequence[str], values: Sequence[float], xlabel: str) -> Chart:
@@ -115,4 +115,4 @@ def ranked_bars(name: str, title: str, labels: Sequence[str], values: Sequence[f
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel(xlabel)
     axes.set_title(title)
-    return _png(figure, name, title)
+    return _png(figure, name, title, "ranked")

@@ -11,8 +11,8 @@ dataset and column names, which docs/reports.md lists:
 - ``extractions``: the extracted records, shares of their yes/no and categorical fields;
 - ``failures``: the items that failed alone, when any did;
 - ``reduction_<name>``: each reduction's table, ranked by support when it has a label column
-  (``title``, ``idea``, ``name`` or ``category``) and a support column (``support``,
-  ``support_count``, ``supporters`` or ``votes``).
+  (``title``, ``idea``, ``name``, ``category`` or ``world``) and a numeric support or count column
+  (``support``, ``support_count``, ``supporters``, ``votes``, ``ideas``, ``utterances`` or ``lines``).
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ ATTRIBUTE_LIMIT = 3  # persona attributes that answers are broken down by
 CHOICE_TYPES = {"choice", "multiple_choice", "yes_no"}
 MULTI_TYPES = {"checkbox"}
 NUMERIC_TYPES = {"likert", "numeric", "linear_scale"}
-LABEL_COLUMNS = ("title", "idea", "name", "category")
-SUPPORT_COLUMNS = ("support", "support_count", "supporters", "votes")
+LABEL_COLUMNS = ("title", "idea", "name", "category", "world")
+# what a reduction's rows are ranked by: support for ideas, then counts (ideas per category, lines per conversation)
+SUPPORT_COLUMNS = ("support", "support_count", "supporters", "votes", "ideas", "utterances", "lines")
 
 
 def text(value: Any) -> str:
@@ -251,7 +252,7 @@ def answers_section(run: RunData) -> Section | None:
     if not run.has("answers", "question_id", "answer"):
         return None
     present = set(run.columns("answers"))
-    optional = {c: (f"a.{c}" if c in present else f"NULL AS {c}") for c in ("agent", "question_type", "answer_number", "answer_list", "why")}
+    optional = {c: (f"a.{c}" if c in present else f"NULL AS {c}") for c in ("agent", "question_type", "answer_number", "answer_list", "why", "category")}
     expression, attributes = _attributes(run) if "persona_id" in present and run.has("personas", "persona_id") else ("NULL", [])
     join = "LEFT JOIN personas p ON p.persona_id = a.persona_id" if expression != "NULL" else ""
     answers = run.rows(
@@ -272,7 +273,8 @@ def answers_section(run: RunData) -> Section | None:
         if kind in CHOICE_TYPES | MULTI_TYPES:
             section.tables.append(shares_table(f"{question}: shares", _counts(kind, rows), len(rows)))
     section.tables.insert(0, table("Questions", summary, ["question", "type", "answers", "summary"]))
-    section.tables.append(table("Answers", answers, ["agent", "question_id", "answer", "why"]))
+    categorised = ["category"] if any(row["category"] for row in answers) else []
+    section.tables.append(table("Answers", answers, ["agent", "question_id", "answer", *categorised, "why"]))
     return section
 
 
@@ -294,6 +296,10 @@ def _question_charts(question: str, kind: str, rows: list[dict[str, Any]], attri
     found: list[Chart] = []
     if kind in CHOICE_TYPES | MULTI_TYPES:
         chart = shares_chart(f"answers-{question}", f"{question}: choice shares", _counts(kind, rows), len(rows))
+        if chart is not None:
+            found.append(chart)
+    elif any(row["category"] for row in rows):  # free text the survey sorted into categories
+        chart = shares_chart(f"answers-{question}-categories", f"{question}: categories", Counter(text(row["category"]) for row in rows), len(rows))
         if chart is not None:
             found.append(chart)
     for attribute in attributes:
@@ -335,10 +341,14 @@ def extractions_section(run: RunData) -> Section | None:
     if not run.has("extractions"):
         return None
     rows = run.rows("SELECT * EXCLUDE (run_id, call_key) FROM extractions ORDER BY world, agent")
-    columns = [c for c in rows[0] if not (c == "world" and len({r["world"] for r in rows}) == 1)]
+    # world when there are several; arm only in an experiment's run
+    # `per: world` records belong to no agent: they name their world instead of an empty agent
+    per_world = all(not r.get("agent") for r in rows)
+    columns = [c for c in rows[0] if not (c == "world" and not per_world and len({r["world"] for r in rows}) == 1)
+               and not (c == "agent" and per_world) and not (c == "arm" and not any(r["arm"] for r in rows))]
     section = Section(title="Extractions", text=f"{len(rows)} records.", tables=[table("Extracted records", rows, columns)])
     for column in columns:
-        if column in ("world", "agent"):
+        if column in ("world", "agent", "arm"):
             continue
         values = [r[column] for r in rows if r[column] is not None]
         categorical = all(isinstance(v, bool) for v in values) or (
@@ -348,6 +358,45 @@ def extractions_section(run: RunData) -> Section | None:
             chart = shares_chart(f"extraction-{column}", f"{column}: shares", Counter(text(v) for v in values), len(values))
             if chart is not None:
                 section.charts.append(chart)
+    return section
+
+
+COMPARISON_COLUMNS = ["metric", "test", "arm", "n", "mean / shares", "statistic", "p_value", "effect_size", "significant", "note"]
+
+
+def comparisons_section(run: RunData) -> Section | None:
+    """An experiment's outcomes per arm and each arm's test against the control (the ``comparisons`` dataset)."""
+    if not run.has("comparisons", "metric", "arm", "n"):
+        return None
+    rows = run.rows("SELECT * EXCLUDE (run_id) FROM comparisons")
+    for row in rows:
+        shares = json.loads(row["shares"]) if row.get("shares") else {}
+        summary = ", ".join(f"{k} {v:.0%}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]))
+        row["mean / shares"] = summary or row.get("mean")
+        if row.get("effect_size") is not None:
+            row["effect_size"] = f"{row['effect_size']:.3g} ({row['effect_size_kind']})"
+    controls = sorted({text(r["control"]) for r in rows})
+    section = Section(
+        title="Experiment",
+        text=f"Each arm against {', '.join(controls)}; tests are scipy's, at each comparison's alpha ({', '.join(sorted({text(r['alpha']) for r in rows}))}).",
+        tables=[table("Comparisons", rows, COMPARISON_COLUMNS)],
+    )
+    by_metric: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)  # an outcome may be tested twice
+    for row in rows:
+        by_metric[(row["metric"], row["test"])].append(row)
+    for (metric, test), found in by_metric.items():
+        name = f"experiment-{metric}" + (f"-{test}" if sum(m == metric for m, _ in by_metric) > 1 else "")
+        arms = [text(r["arm"]) for r in found]
+        shares = [json.loads(r["shares"]) if r.get("shares") else None for r in found]
+        if all(s is not None for s in shares):
+            categories = sorted({k for s in shares for k in s})[:CATEGORY_LIMIT]  # type: ignore[union-attr]
+            series = {c: [s.get(c, 0.0) for s in shares] for c in categories}  # type: ignore[union-attr]
+            chart = charts.grouped_bars(name, f"{metric} by arm", arms, series, "share within the arm", shares=True)
+        elif all(r.get("mean") is not None for r in found):
+            chart = charts.grouped_bars(name, f"{metric} by arm ({test})", arms, {"mean": [float(r["mean"]) for r in found]}, "mean")
+        else:
+            continue
+        section.charts.append(chart)
     return section
 
 
@@ -383,7 +432,7 @@ def failures_section(run: RunData) -> Section | None:
 def sections(run: RunData) -> list[Section]:
     """Every section the run has data for, in reading order."""
     found = [
-        run_section(run), failures_section(run), population_section(run), answers_section(run), extractions_section(run),
+        run_section(run), failures_section(run), population_section(run), answers_section(run), extractions_section(run), comparisons_section(run),
         *reduction_sections(run),
     ]
     return [section for section in found if section is not None]

@@ -6,7 +6,12 @@ Markdown. Charts carry their PNG bytes, so a report is complete before any file 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
+
+# What a chart shows, named in the HTML (figure data-kind) so a reader or a test can find a chart by what it is.
+ChartKind = Literal["shares-with-intervals", "by-attribute", "target-vs-achieved", "ranked"]
 
 
 class Table(BaseModel):
@@ -23,6 +28,7 @@ class Table(BaseModel):
 class Chart(BaseModel):
     name: str  # file-safe, unique within the report (the Markdown report's PNG is <stem>-<name>.png)
     title: str
+    kind: ChartKind
     png: bytes = Field(repr=False)
 
 
