@@ -34,7 +34,7 @@ from troupe.datasets import connect
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "troupe" / "examples" / "scenarios" / "demo.yaml"
 DATASETS = ("personas", "events", "extractions", "llm_calls", "reduction_visits", "runs")
-VIEWS = "runs, personas, events, extractions, llm_calls, failures, answers, population_profile, reduction_visits"
+VIEWS = "runs, personas, events, extractions, llm_calls, failures, answers, population_profile, comparisons, reduction_visits"
 COMMANDS = ("run", "demo", "validate", "sql", "runs", "show", "serve")
 
 runner = CliRunner()

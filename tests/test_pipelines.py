@@ -165,7 +165,7 @@ def test_scenario_runs_end_to_end(prefect_server: str, fake: FakeOpenAI, tmp_pat
     assert summary["paths"]["events"] == str(partition_dir(tmp_path, "events", "r1"))
 
     # DuckDB: every dataset has exactly its documented columns, run_id (the partition) last.
-    unwritten = ("answers", "population_profile")  # this scenario has no survey and no population
+    unwritten = ("answers", "population_profile", "comparisons")  # this scenario has no survey, population or experiment
     schemas = {**{k: v for k, v in DATASETS.items() if k not in unwritten}, "extractions": extractions_schema(FIELDS)}
     connection = connect(tmp_path)
     try:
@@ -236,7 +236,7 @@ def test_scenario_runs_end_to_end(prefect_server: str, fake: FakeOpenAI, tmp_pat
     # extractions: typed columns, one row per agent
     extractions = frame(tmp_path, "extractions", "r1")
     assert extractions.drop("call_key").to_dicts() == [
-        {"world": "Square", "agent": name, **extracted(name)} for name in AGENTS
+        {"world": "Square", "agent": name, "arm": None, **extracted(name)} for name in AGENTS  # no experiment: no arm
     ]
 
     # llm_calls: every call once, joined by key from events and extractions
@@ -308,7 +308,7 @@ def test_changing_only_the_extraction_reruns_only_the_extraction(prefect_server:
     assert set(simulation["key"]) == set(first.filter(pl.col("purpose").str.starts_with("act:"))["key"])
     assert frame(tmp_path, "events", "after").equals(frame(tmp_path, "events", "before"))
     extractions = frame(tmp_path, "extractions", "after")
-    assert extractions.columns == ["world", "agent", "call_key", "opinion", "supports", "score", "topics", "worry"]
+    assert extractions.columns == ["world", "agent", "call_key", "arm", "opinion", "supports", "score", "topics", "worry"]
     assert extractions["worry"].to_list() == ["worry of Ana", "worry of Ben"]
 
 
@@ -371,7 +371,7 @@ def test_each_flow_runs_on_its_own(prefect_server: str, fake: FakeOpenAI, tmp_pa
     assert datasets_of(tmp_path, "ext") == {"extractions"}
     assert fake.calls == ACT_CALLS + len(AGENTS)  # the simulation came from the task cache
     assert frame(tmp_path, "extractions", "ext").drop("call_key").to_dicts() == [
-        {"world": "Square", "agent": name, **extracted(name)} for name in AGENTS
+        {"world": "Square", "agent": name, "arm": None, **extracted(name)} for name in AGENTS  # no experiment: no arm
     ]
 
     result = reduction_flow(str(SCENARIO), run_id="ext", datasets_root=root, overrides=overrides)

@@ -64,6 +64,7 @@ def events_table(chunks: Iterable[tuple[str, int, Sequence["Event"]]]) -> pa.Tab
                 ("content", e.content), ("call_key", e.call_key),
             ):
                 columns[name].append(value)
+    columns["arm"] = [None] * len(columns["world"])  # an experiment's flow sets it per part (troupe.experimentation.arms.label)
     return pa.table(columns, schema=EVENTS)
 
 
