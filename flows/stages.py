@@ -31,6 +31,7 @@ from flows import reuse
 from tasks.options import code_digest, configured, keyed_config, runtime_of
 from tasks.parts import extraction_tables, missing, part_name, persona_tables, replayed, step_tables, write_tables
 from tasks.personas import personas_shard
+from tasks.experiment import compare_arms
 from tasks.reduction import reduce_run
 from tasks.simulation import simulate_shard
 from tasks.survey import NormalizedAnswers, normalize_answers_task, normalized_tables, survey_shard_task, survey_tables
@@ -38,12 +39,13 @@ from troupe import progress
 from troupe.agent.persona import Persona
 from troupe.cache import cache_key
 from troupe.config import Config, load_config
-from troupe.datasets.io import part_path, publish_parts, read_parts, run_in_progress, write_run_row
+from troupe.datasets.io import part_path, publish_parts, read_parts, run_in_progress, write_part, write_run_row
+from troupe.experimentation.arms import label
 from troupe.datasets.rows import runs_table
 from troupe.environment import WorldState
 from troupe.errors import SpecError
 from troupe.llm import CallRecord
-from troupe.scenario import LoadedScenario, WorldSpec, load_scenario
+from troupe.scenario import Arm, LoadedScenario, WorldSpec, load_scenario
 from troupe.simulation import ExtractionResult, ShardState, StepPlan, StepResult, WorldPlan, extend, new_world, plan_worlds, shard, step_plan
 from troupe.survey import SurveyResult
 from troupe.transcript import Transcript
@@ -172,6 +174,7 @@ class _Shard:
 
     def __init__(self, stage: "_WorldsStage", index: int, plans: list[WorldPlan]) -> None:
         self.stage, self.index, self.plans = stage, index, plans
+        self.arm = stage.arms.get(plans[0].arm or "")  # a shard holds one experiment arm's worlds, or none's
         self.states: list[WorldState] = []
         self.step = 0  # the step in flight; -1 once the shard is extracting
         self.retried = False  # the task in flight reruns a cached result that listed failed items
@@ -219,7 +222,7 @@ class _Shard:
         active = self._active()
         specs = [stage.specs[self.plans[i].spec] for i in active]
         state = ShardState(worlds=[self.states[i] for i in active]).model_dump_json()
-        plans = _PLANS.dump_json([step_plan(spec, self.step) for spec in specs]).decode()
+        plans = _PLANS.dump_json([step_plan(spec, self.step, self.arm) for spec in specs]).decode()
         part_id = cache_key({"state": cache_key(state), "plans": plans, "settings": stage.settings, "code": stage.code})
         runtime = {**stage.runtime, "totals": [spec.steps for spec in specs]}
         self.part = part_name("simulate", self.index, part_id, self.step)
@@ -238,6 +241,11 @@ class _Shard:
         task = stage.extract_task.with_options(refresh_cache=True) if refresh else stage.extract_task
         return task.submit(state, stage.extraction_json, stage.settings, self.index, part_id, stage.code, stage.runtime)
 
+    def _label(self, dataset: str) -> None:
+        """In an experiment arm's shard: book the task's part of dataset with its ``arm`` column set."""
+        if self.arm is not None:
+            label_part(self.stage.run, self.stage.book, dataset, self.part, self.arm.name)
+
     def finished(self, future: PrefectFuture[Any]) -> PrefectFuture[Any] | None:
         """Take a finished task's result; return the shard's next task (or None when the shard is done)."""
         stage, book = self.stage, self.stage.book
@@ -247,6 +255,7 @@ class _Shard:
         book.tasks_cached += cached
         if self.step == -2:
             if survey_done(stage.run, book, text, cached, self.part, self.retried):
+                self._label("answers")
                 self.states = []
                 return None
             self.retried = True
@@ -267,6 +276,7 @@ class _Shard:
             for i, added in zip(self.active, result.worlds):
                 self.states[i] = extend(self.states[i], added)
             book.add({d: self.part for d in ("events", "llm_calls", "failures")})
+            self._label("events")
             book.failures += len(result.failures)
             progress.emit("advance", "simulate", advance=len(self.active))
             return self._next()
@@ -279,6 +289,7 @@ class _Shard:
             _emit_replayed(calls or [])
             stage.write_missing(self.part, lambda: extraction_tables(result, stage.fields, calls))
         book.add({d: self.part for d in ("extractions", "llm_calls", "failures")})
+        self._label("extractions")
         book.failures += len(result.failures)
         progress.emit("advance", "extract", advance=len(self.states))
         self.retried = False
@@ -293,6 +304,8 @@ class _WorldsStage:
         self.survey_json = block.survey().model_dump_json() if block is not None else ""
         self.survey_task: Task[..., Any] = configured(survey_shard_task, run.config)
         self.specs: list[WorldSpec] = list(run.loaded.scenario.worlds)
+        experiment = run.loaded.scenario.experiment
+        self.arms: dict[str, Arm] = {a.name: a for a in experiment.arms} if experiment else {}
         self.extraction = run.loaded.scenario.extraction if extract else None
         self.extraction_json = self.extraction.model_dump(mode="json") if self.extraction else None
         self.fields = {n: f.storage_type for n, f in self.extraction.fields.items()} if self.extraction else {}
@@ -461,13 +474,44 @@ def _rows(run: Run, dataset: str, names: list[str]) -> int:
 
 
 def publish(run: Run, book: Book, datasets: list[str]) -> dict[str, int]:
-    """Make the run's parts of each dataset its partition; returns rows per dataset."""
+    """Make the run's parts of each dataset its partition; returns rows per dataset.
+
+    With an experiment that compares outcomes, the comparisons are computed from the published
+    extractions and answers and published as ``comparisons``.
+    """
     rows = {}
     for dataset in datasets:
         names = sorted(set(book.parts.get(dataset, [])))
         publish_parts(run.root, dataset, run.run_id, names)
         rows[dataset] = _rows(run, dataset, names)
+    experiment = run.loaded.scenario.experiment
+    if experiment is not None and experiment.compare and {"extractions", "answers"} & set(datasets):
+        rows["comparisons"] = comparisons_stage(run)
     return rows
+
+
+def comparisons_stage(run: Run) -> int:
+    """The experiment's outcomes per arm, each arm tested against the control: the ``comparisons`` dataset."""
+    compare = run.loaded.scenario.experiment.compare if run.loaded.scenario.experiment else []
+    progress.emit("stage", "compare", total=len(compare))
+    count = compare_arms.submit(run.root, run.run_id, run.loaded.scenario.model_dump_json()).result()
+    progress.emit("advance", "compare", advance=len(compare))
+    return count
+
+
+def label_part(run: Run, book: Book, dataset: str, name: str, arm: str) -> None:
+    """Book part name of dataset as a copy with its ``arm`` column set (written once: the name says the arm).
+
+    A shard never mixes arms, so every row of a task's part is in one arm; the task writes it
+    without knowing the arm, and the flow labels it here before it is published.
+    """
+    import pyarrow.parquet as pq
+
+    labelled = name.removesuffix(".parquet") + f"-arm-{arm}.parquet"
+    if not part_path(run.root, run.run_id, dataset, labelled).is_file():
+        write_part(run.root, run.run_id, dataset, labelled, label(pq.read_table(part_path(run.root, run.run_id, dataset, name)), arm))
+    names = book.parts[dataset]
+    names[len(names) - 1 - names[::-1].index(name)] = labelled
 
 
 def publish_accounting(run: Run, book: Book) -> None:

@@ -62,6 +62,7 @@ EVENTS = pa.schema(
         ("target", pa.string()),
         ("content", pa.string()),
         ("call_key", pa.string()),
+        ("arm", pa.string()),  # the experiment arm of the world (scenario experiment:); null outside one
     ]
 )
 
@@ -70,6 +71,7 @@ EXTRACTIONS_BASE = pa.schema(
         ("world", pa.string()),
         ("agent", pa.string()),
         ("call_key", pa.string()),
+        ("arm", pa.string()),  # the experiment arm of the world; null outside one
     ]
 )
 
@@ -114,6 +116,7 @@ ANSWERS = pa.schema(
         ("answer_list", pa.list_(pa.string())),
         ("why", pa.string()),
         ("category", pa.string()),  # a free-text answer's category when the survey normalises (null otherwise)
+        ("arm", pa.string()),  # the experiment arm of the world the answer follows; null outside one
     ]
 )
 
@@ -124,6 +127,26 @@ POPULATION_PROFILE = pa.schema(
         ("target", pa.float64()),
         ("sampled", pa.int64()),
         ("achieved", pa.int64()),
+    ]
+)
+
+COMPARISONS = pa.schema(
+    [
+        ("metric", pa.string()),  # the extraction field or survey question compared
+        ("source", pa.string()),  # extraction or survey
+        ("test", pa.string()),  # StatisticalTester's test name
+        ("arm", pa.string()),
+        ("control", pa.string()),  # the arm every other arm is tested against
+        ("n", pa.int64()),
+        ("mean", pa.float64()),  # numbers (a yes/no: its share of yes); null for categories
+        ("shares", pa.string()),  # categories: {"category": share} as JSON object text; null for numbers
+        ("statistic", pa.float64()),  # this arm against the control; null on the control's row
+        ("p_value", pa.float64()),
+        ("effect_size", pa.float64()),
+        ("effect_size_kind", pa.string()),  # cohen_d, rank_biserial, eta_squared, ks_distance, cramers_v
+        ("alpha", pa.float64()),
+        ("significant", pa.bool_()),
+        ("note", pa.string()),  # why the test could not run (too few values, constant samples); null otherwise
     ]
 )
 
@@ -144,6 +167,7 @@ DATASETS: dict[str, pa.Schema] = {
     "failures": FAILURES,
     "answers": ANSWERS,
     "population_profile": POPULATION_PROFILE,
+    "comparisons": COMPARISONS,
 }
 
 
