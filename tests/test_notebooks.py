@@ -41,11 +41,8 @@ def code_of(name: str) -> str:
     return "\n\n".join("".join(c["source"]) for c in code)
 
 
-def run_notebook(name: str, fake: FakeOpenAI, work: Path, epilogue: str) -> dict[str, Any]:
-    """Run the notebook's code in a fresh interpreter in work; return what the epilogue wrote."""
-    shutil.copytree(EXAMPLES / "populations", work / "populations")  # files the notebooks find beside them
-    script = work / f"{name}.py"
-    script.write_text(code_of(name) + "\n\n# ----- test epilogue -----\nimport json as _json\n" + epilogue, encoding="utf-8")
+def environment(fake: FakeOpenAI, work: Path) -> dict[str, str]:
+    """This process's environment with troupe pointed at the fake server (and no key for any other model)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("TROUPE_") and k not in ("OPENAI_API_KEY", "AZURE_OPENAI_KEY", "AZURE_OPENAI_ENDPOINT")}
     env.update({
@@ -54,6 +51,15 @@ def run_notebook(name: str, fake: FakeOpenAI, work: Path, epilogue: str) -> dict
         "TROUPE_DATASETS__ROOT": str(work / "datasets"), "TROUPE_SIMULATION__TRANSCRIPT": "false",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
     })
+    return env
+
+
+def run_notebook(name: str, fake: FakeOpenAI, work: Path, epilogue: str) -> dict[str, Any]:
+    """Run the notebook's code in a fresh interpreter in work; return what the epilogue wrote."""
+    shutil.copytree(EXAMPLES / "populations", work / "populations")  # files the notebooks find beside them
+    script = work / f"{name}.py"
+    script.write_text(code_of(name) + "\n\n# ----- test epilogue -----\nimport json as _json\n" + epilogue, encoding="utf-8")
+    env = environment(fake, work)
     done = subprocess.run([sys.executable, str(script)], cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     assert fake.calls > 0  # it talked to the fake server, not to another model
@@ -131,3 +137,22 @@ def test_notebook_is_clean(name: str) -> None:
     """Valid nbformat 4 without outputs; nothing in it points at a test server."""
     code = code_of(name)
     assert "127.0.0.1" not in code and "fake" not in code.lower()
+
+
+def test_the_timing_command_runs_a_notebook_as_jupyter_shows_it_with_its_size_knob(fake: FakeOpenAI, tmp_path: Path) -> None:
+    """``python -m bench.notebooks`` (the figures in docs/examples.md): every cell, its last value shown, SIZE overridden."""
+    fake.responder = consistent
+    out = tmp_path / "timings"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.notebooks", "tv_ad_evaluation", "--out", str(out), "--set", "SIZE=12"],
+        cwd=ROOT, env=environment(fake, tmp_path), capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    summary = json.loads((out / "tv_ad_evaluation.json").read_text(encoding="utf-8"))
+    cells = json.loads((EXAMPLES / "tv_ad_evaluation.ipynb").read_text(encoding="utf-8"))["cells"]
+    assert summary["finished"] and summary["overrides"] == {"SIZE": 12}
+    assert len(summary["cells_s"]) == sum(c["cell_type"] == "code" for c in cells) and summary["wall_s"] >= sum(summary["cells_s"]) - 1
+    assert summary["load_1min_max"] >= summary["load_1min_mean"] >= 0
+    assert len([b for b in fake.requests if "Sunrise Oats" in user_text(b)]) == 12  # the knob, not the notebook's 10
+    shown = (out / "tv_ad_evaluation.txt").read_text(encoding="utf-8")
+    assert "shape: (" in shown and "ci_low" in shown and "age_band" in shown  # the tables a user sees, as polars shows them
