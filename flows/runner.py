@@ -82,7 +82,6 @@ def task_runner(config: Config) -> Any:
             f"[pipeline] runner = {pipeline.runner} needs the {extra} extra: pip install -e '.[{extra}]' "
             f"(or set [pipeline] runner = threads)"
         ) from None
-    threads = math.ceil(pipeline.max_workers / pipeline.cluster_workers)
     if pipeline.runner == "dask":
         from prefect_dask import DaskTaskRunner
 
@@ -90,6 +89,7 @@ def task_runner(config: Config) -> Any:
 
         if pipeline.cluster_address:
             return DaskTaskRunner(address=pipeline.cluster_address)
+        threads = math.ceil(pipeline.max_workers / pipeline.cluster_workers)
         return DaskTaskRunner(
             cluster_class="distributed.LocalCluster",
             cluster_kwargs={
@@ -99,11 +99,9 @@ def task_runner(config: Config) -> Any:
                 "dashboard_address": None,
             },
         )
-    from prefect_ray import RayTaskRunner
+    from .ray_runner import ray_task_runner
 
-    if pipeline.cluster_address:
-        return RayTaskRunner(address=pipeline.cluster_address)
-    return RayTaskRunner(init_kwargs={"num_cpus": pipeline.cluster_workers, "include_dashboard": False})
+    return ray_task_runner(pipeline.cluster_address, pipeline.cluster_workers)
 
 
 def run_flow(

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows import runner
+from flows import interrupts, runner
+from tests import test_interrupts as interrupts_test
 from tests.conftest import fake_config
 from tests.fake_openai import FakeOpenAI
 from troupe.config import Config
@@ -62,27 +65,109 @@ def dataset_files(root: Path) -> dict[str, pa.Table]:
     return tables
 
 
+def require_extra(module: str, extra: str) -> None:
+    """Skip a test whose extra is not installed, except under CI, where the test extra installs it.
+
+    With ``CI`` set a missing extra fails the test: a runner's tests must not go quiet on a
+    machine that was meant to run them.
+    """
+    if importlib.util.find_spec(module) is not None:
+        return
+    message = f"needs the {extra} extra ({module} is not installed): pip install -e '.[test]'"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"CI is set and this test {message}")
+    pytest.skip(message)
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("prefect_dask") is None, reason="needs the dask extra")
-def test_a_local_dask_cluster_writes_the_same_datasets_as_threads(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
-    # One world per shard, so the four worlds' shards spread over both workers; two calls at
-    # most at the endpoint, which each worker could reach on its own if the limit were not split.
+@pytest.mark.parametrize(
+    ("runner_name", "module", "shard_size"),
+    [
+        # Dask: a worker runs ceil(8 / 2) = 4 shards at once, so one world per shard spreads the
+        # four worlds over both workers, and each worker alone could reach the limit of 2.
+        ("dask", "prefect_dask", 1),
+        # Ray: a worker process runs one task at a time, so two worlds per shard (advancing
+        # together) give each worker two calls at once, which the limit's split holds to one.
+        ("ray", "prefect_ray", 2),
+    ],
+)
+def test_a_local_cluster_writes_the_same_datasets_as_threads(
+    prefect_server: str, fake: FakeOpenAI, tmp_path: Path, runner_name: str, module: str, shard_size: int
+) -> None:
+    require_extra(module, runner_name)
     fake.latency_s = 0.2
-    settings = {"shard_size": 1, "max_workers": 8}
+    settings = {"shard_size": shard_size, "max_workers": 8}
     threads = run_scenario(fake, tmp_path / "threads", runner="threads", concurrency=2, **settings)
     calls, peak = fake.calls, fake.peak_concurrency
     fake.reset()
     fake.latency_s = 0.2
-    dask = run_scenario(fake, tmp_path / "dask", runner="dask", cluster_workers=2, concurrency=2, **settings)
-    assert fake.calls == calls > 0  # separate caches: the Dask run paid for every call again
+    cluster = run_scenario(fake, tmp_path / runner_name, runner=runner_name, cluster_workers=2, concurrency=2, **settings)
+    assert fake.calls == calls > 0  # separate caches: the cluster run paid for every call again
     assert peak == 2 and fake.peak_concurrency <= 2  # the limit held across the two worker processes
-    assert threads["status"] == dask["status"] == "completed"
-    assert threads["task_runs"] == dask["task_runs"]
+    assert threads["status"] == cluster["status"] == "completed"
+    assert threads["task_runs"] == cluster["task_runs"]
 
-    expected, got = dataset_files(tmp_path / "threads" / "datasets"), dataset_files(tmp_path / "dask" / "datasets")
+    expected, got = dataset_files(tmp_path / "threads" / "datasets"), dataset_files(tmp_path / runner_name / "datasets")
     assert list(got) == list(expected) and any(name.startswith("events/") for name in expected)
     for name, table in expected.items():
         assert got[name].equals(table), (name, differences(table, got[name]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "to_group", "code"), [(signal.SIGINT, True, 130), (signal.SIGTERM, False, 143)], ids=["sigint-group", "sigterm-process"])
+def test_a_signal_stops_a_run_on_a_local_ray_cluster(
+    prefect_server: str, fake: FakeOpenAI, tmp_path: Path, sig: int, to_group: bool, code: int
+) -> None:
+    """Ctrl-C or SIGTERM: exit 130/143, a cancelled row, and none of the Ray processes the run started left.
+
+    ray.init takes over SIGTERM (a handler that exits 1, and a C++ one that aborts the process 3 s
+    later); flows/ray_runner.py puts troupe's back.
+    """
+    require_extra("prefect_ray", "ray")
+    fake.latency_s = interrupts_test.LATENCY_S
+    env = interrupts_test.run_env(fake, tmp_path, TROUPE_PIPELINE__RUNNER="ray", TROUPE_PIPELINE__CLUSTER_WORKERS="2", TROUPE_PIPELINE__SHARD_SIZE="1")
+    root = tmp_path / "data"
+    process = interrupts_test.start(SCENARIO, root, "r", env)
+    interrupts_test.wait_for_calls(fake, 6, process, timeout=180)
+    started = descendants(process.pid)  # Ray's GCS server, raylet, workers, ...
+    assert any("raylet" in command for command in started.values()), started
+    seconds, stdout, stderr = interrupts_test.interrupt(process, sig, to_group=to_group)
+
+    assert process.returncode == code, stderr
+    assert seconds < 20, f"took {seconds:.1f} s to stop"
+    assert "Traceback" not in stdout + stderr and "SIGTERM received" not in stderr
+    assert "interrupted: stopped and its row says cancelled" in stderr
+    assert interrupts_test.run_status(root, "r")[0] == "cancelled"
+    interrupts_test.assert_session_gone(process.pid)
+    assert not alive(started), f"left behind: {alive(started)}"
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """The processes below pid, with their command lines (Ray may start some in sessions of their own)."""
+    found = {}
+    for child in interrupts._descendants(pid):
+        try:
+            found[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            pass
+    return found
+
+
+def alive(processes: dict[int, str], timeout: float = 5) -> dict[int, str]:
+    """Those of processes still running (zombies aside) after up to timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = {}
+        for pid, command in processes.items():
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z" and Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode() == command:
+                left[pid] = command
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
 
 
 def differences(expected: pa.Table, got: pa.Table) -> list[str]:
@@ -119,20 +204,41 @@ def test_the_task_runner_follows_the_config(config: Config) -> None:
         assert local.cluster_kwargs["n_workers"] == 3 and local.cluster_kwargs["threads_per_worker"] == 3
         remote = runner.task_runner(with_runner(config, runner="dask", cluster_address="tcp://10.0.0.1:8786"))
         assert remote.address == "tcp://10.0.0.1:8786"
+    if importlib.util.find_spec("prefect_ray") is not None:
+        local = runner.task_runner(with_runner(config, runner="ray", cluster_workers=3, max_workers=7))
+        assert local.address is None and local.init_kwargs["num_cpus"] == 3  # one shard per CPU at a time
+        remote = runner.task_runner(with_runner(config, runner="ray", cluster_address="ray://10.0.0.1:10001"))
+        assert remote.address == "ray://10.0.0.1:10001" and "num_cpus" not in remote.init_kwargs
 
 
-@pytest.mark.skipif(importlib.util.find_spec("prefect_ray") is not None, reason="the ray extra is installed")
-def test_a_missing_extra_is_one_line_and_exit_2(config: Config, fake: FakeOpenAI, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"runner = ray needs the ray extra: pip install -e '\.\[ray\]'"):
-        runner.task_runner(with_runner(config, runner="ray"))
+@pytest.mark.parametrize(("runner_name", "module"), [("dask", "prefect_dask"), ("ray", "prefect_ray")])
+def test_a_missing_extra_is_one_line_and_exit_2(
+    config: Config, fake: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner_name: str, module: str
+) -> None:
+    # The extra is hidden rather than uninstalled: in this process through sys.modules, in the
+    # CLI's through a package of the same name first on its path that fails to import, as a
+    # missing one does.
+    monkeypatch.setitem(sys.modules, module, None)
+    expected = (
+        f"[pipeline] runner = {runner_name} needs the {runner_name} extra: pip install -e '.[{runner_name}]' "
+        "(or set [pipeline] runner = threads)"
+    )
+    with pytest.raises(ConfigError) as raised:
+        runner.task_runner(with_runner(config, runner=runner_name))
+    assert str(raised.value) == expected
+    hidden = tmp_path / "hidden" / module
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ModuleNotFoundError(f'No module named {__name__!r}', name=__name__)\n")
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", str(SCENARIO), "--datasets", str(tmp_path / "data"), "--set", "pipeline.runner=ray",
+        [sys.executable, "-m", "flows.cli", "run", str(SCENARIO), "--datasets", str(tmp_path / "data"), "--set", f"pipeline.runner={runner_name}",
          "--set", "llm.api_type=openai", "--set", f"llm.base_url={fake.url}", "--set", "llm.model=fake-model"],
         capture_output=True, text=True, cwd=REPO, timeout=120,
-        env={**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "TROUPE_PREFECT__SERVER": "none"},
+        env={
+            **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+            "TROUPE_PREFECT__SERVER": "none",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(hidden.parent), os.environ.get("PYTHONPATH")])),
+        },
     )
     assert result.returncode == 2, result.stderr
-    assert [line for line in result.stderr.splitlines() if line.strip()] == [
-        "error: [pipeline] runner = ray needs the ray extra: pip install -e '.[ray]' (or set [pipeline] runner = threads)"
-    ]
-    assert fake.calls == 0 and not (tmp_path / "data" / "runs").exists()
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [f"error: {expected}"]
+    assert fake.calls == 0 and not (tmp_path / "data").exists()
