@@ -17,9 +17,8 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 import yaml
 from pydantic import ValidationError
@@ -30,6 +29,9 @@ from troupe.config import Config, api_key, load_config
 from troupe.datasets.schemas import DATASETS, EXTRACTIONS_BASE, FIELD_TYPES
 from troupe.errors import ConfigError, SpecError
 from troupe.scenario import LoadedScenario, Scenario, _location, load_scenario
+
+if TYPE_CHECKING:
+    import duckdb
 
 RUN_ID = re.compile(r"[A-Za-z0-9._-]+")
 _ENDPOINT_TIMEOUT_S = 10.0  # a healthy endpoint lists its models in well under a second
@@ -234,6 +236,8 @@ def sql_problems(scenario: Scenario, path: Path) -> list[str]:
     """Bind every reduction's SQL in DuckDB over empty tables with the datasets' columns."""
     if not scenario.reductions:
         return []
+    import duckdb  # here: a scenario without reductions never needs it
+
     connection = _empty_datasets(scenario)
     problems = []
     try:
@@ -250,8 +254,10 @@ def sql_problems(scenario: Scenario, path: Path) -> list[str]:
     return problems
 
 
-def _empty_datasets(scenario: Scenario) -> duckdb.DuckDBPyConnection:
+def _empty_datasets(scenario: Scenario) -> "duckdb.DuckDBPyConnection":
     """A locked-down connection with one empty view per dataset, extractions with this scenario's fields."""
+    import duckdb
+
     connection = duckdb.connect()
     for name, schema in DATASETS.items():
         if name == "extractions" and scenario.extraction is not None:
