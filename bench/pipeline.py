@@ -5,6 +5,7 @@
     python -m bench.pipeline --sweep 10,25,50,100,200   # P1 first runs per [pipeline] shard_size
     python -m bench.pipeline --people 1000 --big 0      # P1 and P4 only
     python -m bench.pipeline --big 0 --ephemeral        # P1 and P4 on Prefect's temporary server per run
+    python -m bench.pipeline --people 200 --big 0 --runner ray   # P1 and P4 on a local Ray (threads | dask | ray)
 
 Each person is an isolated world (one ``kind: isolated`` entry over a ``personas_file``): one turn
 and one extraction, two dependent calls. Runs `troupe run` as a child process reporting to a
@@ -104,11 +105,11 @@ def troupe_run(scenario: Path, root: Path, run_id: str, settings: dict[str, Any]
     return result
 
 
-def settings_for(url: str, slots: int, shard_size: int, window: int) -> dict[str, Any]:
+def settings_for(url: str, slots: int, shard_size: int, window: int, runner: str = "threads", workers: int = 2) -> dict[str, Any]:
     return {
         "llm.api_type": "openai", "llm.base_url": url, "llm.model": "fake-model", "llm.max_concurrency": slots,
         "simulation.transcript": "false", "pipeline.shard_size": shard_size, "pipeline.window": window,
-        "preflight.check_endpoint": "false",
+        "preflight.check_endpoint": "false", "pipeline.runner": runner, "pipeline.cluster_workers": workers,
     }
 
 
@@ -123,10 +124,13 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=8)
     parser.add_argument("--sweep", default="", help="comma-separated shard sizes: P1 first runs only")
     parser.add_argument("--ephemeral", action="store_true", help="Prefect's temporary server per run instead of one server")
+    parser.add_argument("--runner", choices=["threads", "dask", "ray"], default="threads", help="[pipeline] runner")
+    parser.add_argument("--workers", type=int, default=2, help="[pipeline] cluster_workers: a local cluster's worker processes")
     args = parser.parse_args()
     console = Console(width=170)
     console.print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1, 5, 15 min)")
-    table = Table(title=f"troupe run, isolated people, one turn + one extraction each; {args.slots} slots")
+    cluster = "" if args.runner == "threads" else f" x {args.workers} workers"
+    table = Table(title=f"troupe run, isolated people, one turn + one extraction each; {args.slots} slots; runner {args.runner}{cluster}")
     for column in (
         "case", "people", "latency s", "shard", "calls", "peak in flight", "task runs", "wall s", "ideal s", "wall / ideal",
         "wall per person", "CPU s", "CPU per person", "peak RSS MiB",
@@ -156,13 +160,13 @@ def main() -> None:
                 scenario = write_scenario(root / "small", args.people)
                 if args.sweep:
                     for size in (int(s) for s in args.sweep.split(",")):
-                        settings = settings_for(fake.url, args.slots, size, args.window)
+                        settings = settings_for(fake.url, args.slots, size, args.window, args.runner, args.workers)
                         settings["cache.dir"] = str(root / f"cache-{size}")  # every size starts cold
                         fake.reset()
                         result = troupe(scenario, root / "data", f"sweep-{size}", settings)
                         record(f"P1 shard {size}", args.people, args.latency, size, result, fake.stats()["peak_concurrency"])
                 else:
-                    settings = settings_for(fake.url, args.slots, args.shard_size, args.window)
+                    settings = settings_for(fake.url, args.slots, args.shard_size, args.window, args.runner, args.workers)
                     # P4: the same command again (answered with the completed run), then under a new run id
                     # (through the flow: every task from Prefect's task cache).
                     for case, run_id in (("P1 first run", "p1"), ("P4 rerun", "p1"), ("P4 new run id", "p4")):
@@ -171,7 +175,7 @@ def main() -> None:
                         record(case, args.people, args.latency, args.shard_size, result, fake.stats()["peak_concurrency"])
             if args.big and not args.sweep:
                 with FakeOpenAIProcess(latency_s=args.big_latency, slots=args.slots, responder=answer) as fake:
-                    settings = settings_for(fake.url, args.slots, args.shard_size, args.window)
+                    settings = settings_for(fake.url, args.slots, args.shard_size, args.window, args.runner, args.workers)
                     small = write_scenario(root / "p5-small", args.people)
                     big = write_scenario(root / "p5-big", args.big)
                     for case, scenario, people in (("P5 small", small, args.people), ("P5 big", big, args.big)):
