@@ -24,6 +24,7 @@ from tests.conftest import flow_overrides, sql
 from tests.fake_openai import FakeOpenAI
 from tests.scripted import Script, done, kind_of, talk, user_text
 from troupe.datasets import connect, write_partition
+from troupe.datasets.schemas import ANSWERS, COMPARISONS, EVENTS
 from troupe.errors import SpecError
 from troupe.experimentation.arms import Outcome, arm_world_name, assign, comparison_rows
 from troupe.scenario import load_scenario
@@ -207,7 +208,12 @@ def test_a_test_that_cannot_run_is_a_note_not_a_failed_run() -> None:
     flat = comparison_rows(outcome, {"control": [2.0, 2.0], "treatment": [2.0, 2.0]}, ["control", "treatment"], "control")
     assert "constant" in flat[1]["note"]
     empty = comparison_rows(outcome, {"control": [1.0, 2.0]}, ["control", "treatment"], "control")
-    assert empty[1]["n"] == 0 and empty[1]["note"]
+    assert empty[1]["n"] == 0 and empty[1]["note"] == "treatment: no values"
+    shares = outcome.model_copy(update={"kind": "categorical", "test": "chi_square"})
+    one_category = comparison_rows(shares, {"control": [True, True], "treatment": [True]}, ["control", "treatment"], "control")
+    assert one_category[1]["note"].startswith("every answer is the same category")
+    no_control = comparison_rows(shares, {"treatment": [True, False]}, ["control", "treatment"], "control")
+    assert no_control[1]["note"] == "control: no values" and no_control[1].get("p_value") is None
 
 
 # ----- the pipeline -----
@@ -265,6 +271,8 @@ def test_a_within_experiment_runs_with_results_keyed_by_arm(prefect_server: str,
     assert sql(root, "SELECT DISTINCT left(world, 11), arm FROM events ORDER BY 1") == [("Interview A", "control"), ("Interview B", "treatment")]
     assert sql(root, f"SELECT arm, count(*) FROM events WHERE content = '{AD}' GROUP BY arm") == [("treatment", len(PEOPLE))]
     assert sql(root, "SELECT count(*) FROM events WHERE arm IS NULL") == [(0,)]
+    for dataset, schema in (("events", EVENTS), ("answers", ANSWERS), ("comparisons", COMPARISONS)):  # labelled parts keep the schema
+        assert [c[0] for c in sql(root, f"DESCRIBE {dataset}")] == [*schema.names, "run_id"], dataset
     # Extractions and answers: one per person per arm (within subjects: everyone in both arms).
     assert sql(root, "SELECT arm, count(DISTINCT agent), count(*) FROM extractions GROUP BY arm ORDER BY arm") == [
         ("control", 6, 6), ("treatment", 6, 6),

@@ -171,6 +171,9 @@ def _test(outcome: Outcome, control: list[Any], treatment: list[Any], arm: str, 
 
     from .statistics import StatisticalTester
 
+    for name, sample in ((control_arm, control), (arm, treatment)):
+        if not sample:
+            return {"note": f"{name}: no values"}
     prepare = _category if outcome.kind == "categorical" else float
     tester = StatisticalTester(
         {control_arm: {outcome.metric: [prepare(v) for v in control]}}, {arm: {outcome.metric: [prepare(v) for v in treatment]}}
@@ -180,11 +183,12 @@ def _test(outcome: Outcome, control: list[Any], treatment: list[Any], arm: str, 
             warnings.simplefilter("ignore", RuntimeWarning)  # constant samples: scipy warns and returns nan
             result = tester.run_test(outcome.test, outcome.alpha)[arm][outcome.metric]
     except (ValueError, ZeroDivisionError) as exc:
-        return {"note": str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)}
+        return {"note": str(exc).split(": ", 1)[-1]}  # without StatisticalTester's "<arm>.<metric>: " prefix
     if math.isnan(result["p_value"]):
         return {"note": "the test is undefined: both arms' values are constant"}
+    effect = None if math.isnan(result["effect_size"]) else result["effect_size"]
     return {
-        "statistic": result["statistic"], "p_value": result["p_value"], "effect_size": result["effect_size"],
+        "statistic": result["statistic"], "p_value": result["p_value"], "effect_size": effect,
         "effect_size_kind": result["effect_size_kind"], "significant": result["significant"],
     }
 

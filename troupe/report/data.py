@@ -9,6 +9,7 @@ dataset and column names, which docs/reports.md lists:
   ``dimension, category, target, achieved`` and optionally ``sampled``): the people and the population's marginals;
 - ``answers``: the survey's answers, choice shares with 95% intervals, answers by attribute;
 - ``extractions``: the extracted records, shares of their yes/no and categorical fields;
+- ``comparisons``: an experiment's outcomes per arm and each arm's test against the control, with a chart per outcome;
 - ``failures``: the items that failed alone, when any did;
 - ``reduction_<name>``: each reduction's table, ranked by support when it has a label column
   (``title``, ``idea``, ``name``, ``category`` or ``world``) and a numeric support or count column
