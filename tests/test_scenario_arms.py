@@ -22,7 +22,7 @@ from scipy import stats
 
 from tests.conftest import flow_overrides, sql
 from tests.fake_openai import FakeOpenAI
-from tests.scripted import Script, done, kind_of, talk, user_text
+from tests.scripted import Script, done, kind_of, schema_of, talk, user_text
 from troupe.datasets import connect, write_partition
 from troupe.datasets.schemas import ANSWERS, COMPARISONS, EVENTS
 from troupe.errors import SpecError
@@ -223,15 +223,17 @@ class Responder(Script):
     """Turns: one TALK, then DONE. Extraction: a person whose record shows the ad would visit and scores
     high; without it, not and low (each person's score offset by their place, so samples vary)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ad: str = "half price", count: str = "score") -> None:
         super().__init__({name: (lambda n, name=name: [talk(f"{name} thinks about it."), done()]) for name in PEOPLE})
+        self.ad, self.count = ad, count
 
     def __call__(self, body: dict[str, Any]) -> dict[str, Any] | None:
         subject = re.search(r"Extract it for (\w+)\.", user_text(body)) if kind_of(body) == "other" else None
         if subject:
-            saw_ad = "half price" in user_text(body)
+            saw_ad = self.ad in user_text(body)
             offset = PEOPLE.index(subject[1]) % 3
-            return {"would_visit": saw_ad, "score": (6 if saw_ad else 2) + offset}
+            reply = {"would_visit": saw_ad, self.count: (6 if saw_ad else 2) + offset}
+            return {key: reply.get(key, f"{key} of {subject[1]}") for key in schema_of(body)["properties"]}
         return super().__call__(body)
 
 
@@ -332,15 +334,37 @@ def test_a_between_experiment_puts_each_person_in_one_arm(prefect_server: str, f
     assert [c.name for c in section.charts] == ["experiment-score-mann-whitney", "experiment-score-welch-t-test"]
 
 
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "bakery_ad_experiment.yaml"
+
+
 def test_the_example_experiment_is_valid() -> None:
     """examples/bakery_ad_experiment.yaml loads, and its reduction binds over the comparisons view."""
     from flows.preflight import sql_problems
 
-    example = Path(__file__).resolve().parent.parent / "examples" / "bakery_ad_experiment.yaml"
-    loaded = load_scenario(example)
+    loaded = load_scenario(EXAMPLE)
     experiment = loaded.scenario.experiment
     assert experiment is not None and experiment.assign == "between" and [a.name for a in experiment.arms] == ["control", "treatment"]
-    assert sql_problems(loaded.scenario, example) == []
+    assert sql_problems(loaded.scenario, EXAMPLE) == []
+
+
+def test_the_example_experiment_runs(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+    """The example as written, with six listed people in place of its generated population."""
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    del data["population"]
+    data["personas"] = scenario_data()["personas"]
+    Responder(ad="first coffee free", count="visits_per_month").install(fake)
+    root = tmp_path / "datasets"
+    summary = run(fake, root, "ex", write(tmp_path, data, "example"))
+    assert summary["status"] == "completed" and summary["rows"]["comparisons"] == 3 * 2
+    drawn = assign(PEOPLE, ["control", "treatment"], data["experiment"]["seed"])
+    assert dict(sql(root, "SELECT agent, arm FROM extractions")) == drawn
+    assert dict(sql(root, "SELECT arm, bool_and(would_visit) FROM extractions GROUP BY arm")) == {"control": False, "treatment": True}
+    effect = sql(root, "SELECT metric, test, arm, n FROM reduction_effect")
+    assert effect == [
+        (metric, test, arm, 3)
+        for metric, test in (("visits_per_month", "mann_whitney"), ("visits_per_month", "welch_t_test"), ("would_visit", "chi_square"))
+        for arm in ("control", "treatment")
+    ]
 
 
 def test_runs_without_the_arm_column_still_read(tmp_path: Path) -> None:
