@@ -104,11 +104,13 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         ("extraction.fields.score", {"type": "str"}, ("experiment.compare[0].test: welch_t_test needs numbers", "use test: chi_square")),
         ("extraction.fields.score", {"type": "list[str]"}, ("experiment.compare[0].field: 'score' is a list",)),
         ("extraction.fields.arm", {"type": "str"}, ("extraction.fields.arm: 'arm' is a column every extraction row has",)),
+        ("experiment.assign", "between", ("experiment.compare[0].test: paired_t_test pairs each person's values across arms", "assign: between")),
+        ("extraction.per", "world", ("experiment.compare[0].test: paired_t_test pairs", "per: world has no person to pair")),
     ],
 )
 def test_a_bad_experiment_is_one_line_naming_the_field(tmp_path: Path, dotted: str, value: Any, fragments: tuple[str, ...]) -> None:
     data = scenario_data()
-    data["experiment"]["compare"][0]["test"] = "welch_t_test"
+    data["experiment"]["compare"][0]["test"] = "paired_t_test" if "paired" in fragments[0] else "welch_t_test"
     path = write(tmp_path, _set(data, dotted, value))
     with pytest.raises(SpecError) as error:
         load_scenario(path)
@@ -201,6 +203,32 @@ def test_comparison_rows_are_scipys_tests_with_effect_sizes() -> None:
     assert rows[1]["p_value"] == pytest.approx(stats.chi2_contingency([[7, 3], [2, 8]]).pvalue)
 
 
+def test_paired_tests_pair_each_person_across_arms() -> None:
+    """A shift every person shares is clear person by person and lost in the spread between people."""
+    rng = np.random.default_rng(9)
+    people = [f"p{i}" for i in range(30)]
+    before = rng.normal(50, 10, 30)
+    after = before + 1.0 + rng.normal(0, 0.5, 30)
+    order = rng.permutation(30)  # the treatment arm's rows come in another order
+    values = {"control": before.tolist(), "treatment": after[order].tolist()}
+    subjects = {"control": people, "treatment": [people[i] for i in order]}
+    arms = ["control", "treatment"]
+    for test, scipy_test, kind in (("paired_t_test", stats.ttest_rel, "cohen_dz"), ("wilcoxon", stats.wilcoxon, "rank_biserial_paired")):
+        outcome = Outcome(metric="m", source="extraction", column="m", kind="numeric", test=test, alpha=0.05)
+        row = comparison_rows(outcome, values, arms, "control", subjects)[1]
+        expected = scipy_test(after, before)
+        assert row["p_value"] == pytest.approx(expected.pvalue) and row["significant"] and row["effect_size_kind"] == kind
+    independent = Outcome(metric="m", source="extraction", column="m", kind="numeric", test="welch_t_test", alpha=0.05)
+    assert comparison_rows(independent, values, arms, "control")[1]["p_value"] > 0.5  # the same data as independent samples
+    # Cohen's d_z is the mean shift over the shifts' spread; a person missing from one arm is left out of the pairs.
+    outcome = Outcome(metric="m", source="extraction", column="m", kind="numeric", test="paired_t_test", alpha=0.05)
+    row = comparison_rows(outcome, values, arms, "control", subjects)[1]
+    assert row["effect_size"] == pytest.approx(np.mean(after - before) / np.std(after - before, ddof=1))
+    fewer = {"control": values["control"][:-1], "treatment": values["treatment"]}
+    short = comparison_rows(outcome, fewer, arms, "control", {"control": people[:-1], "treatment": subjects["treatment"]})[1]
+    assert short["p_value"] == pytest.approx(stats.ttest_rel(after[:-1], before[:-1]).pvalue) and short["n"] == 30
+
+
 def test_a_test_that_cannot_run_is_a_note_not_a_failed_run() -> None:
     outcome = Outcome(metric="score", source="extraction", column="score", kind="numeric", test="t_test", alpha=0.05)
     few = comparison_rows(outcome, {"control": [1.0, 2.0], "treatment": [3.0]}, ["control", "treatment"], "control")
@@ -221,7 +249,7 @@ def test_a_test_that_cannot_run_is_a_note_not_a_failed_run() -> None:
 
 class Responder(Script):
     """Turns: one TALK, then DONE. Extraction: a person whose record shows the ad would visit and scores
-    high; without it, not and low (each person's score offset by their place, so samples vary)."""
+    high; without it, not and low (scores vary by person, and so does each person's shift)."""
 
     def __init__(self, ad: str = "half price", count: str = "score") -> None:
         super().__init__({name: (lambda n, name=name: [talk(f"{name} thinks about it."), done()]) for name in PEOPLE})
@@ -231,8 +259,8 @@ class Responder(Script):
         subject = re.search(r"Extract it for (\w+)\.", user_text(body)) if kind_of(body) == "other" else None
         if subject:
             saw_ad = self.ad in user_text(body)
-            offset = PEOPLE.index(subject[1]) % 3
-            reply = {"would_visit": saw_ad, self.count: (6 if saw_ad else 2) + offset}
+            place = PEOPLE.index(subject[1])
+            reply = {"would_visit": saw_ad, self.count: 6 + place % 2 if saw_ad else 2 + place % 3}  # each person's shift varies
             return {key: reply.get(key, f"{key} of {subject[1]}") for key in schema_of(body)["properties"]}
         return super().__call__(body)
 
@@ -286,10 +314,12 @@ def test_a_within_experiment_runs_with_results_keyed_by_arm(prefect_server: str,
     scores = by_arm(root, "SELECT arm, score FROM extractions")
     likes = by_arm(root, "SELECT arm, answer_number FROM answers WHERE question_id = 'like'")
     found = {(r[0], r[1]): r[2:] for r in sql(root, "SELECT metric, arm, n, mean, shares, statistic, p_value, effect_size_kind, significant, note FROM comparisons")}
-    welch = stats.ttest_ind(scores["control"], scores["treatment"], equal_var=False)
+    # Within subjects, a number is compared person by person: scipy's paired t-test over each agent's two scores.
+    paired = dict(sql(root, "SELECT agent, score FROM extractions WHERE arm = 'control'")), dict(sql(root, "SELECT agent, score FROM extractions WHERE arm = 'treatment'"))
+    expected = stats.ttest_rel([paired[1][n] for n in PEOPLE], [paired[0][n] for n in PEOPLE])
     assert found[("score", "control")][:2] == (6, pytest.approx(np.mean(scores["control"])))
-    assert found[("score", "treatment")][3] == pytest.approx(welch.statistic) and found[("score", "treatment")][4] == pytest.approx(welch.pvalue)
-    assert found[("score", "treatment")][5:7] == ("cohen_d", True)
+    assert found[("score", "treatment")][3] == pytest.approx(expected.statistic) and found[("score", "treatment")][4] == pytest.approx(expected.pvalue)
+    assert found[("score", "treatment")][5:7] == ("cohen_dz", True)
     assert json.loads(found[("would_visit", "control")][2]) == {"no": 1.0} and json.loads(found[("would_visit", "treatment")][2]) == {"yes": 1.0}
     assert found[("would_visit", "treatment")][4] == pytest.approx(stats.chi2_contingency([[6, 0], [0, 6]]).pvalue)
     mann = stats.mannwhitneyu(likes["control"], likes["treatment"], alternative="two-sided")
@@ -300,7 +330,7 @@ def test_a_within_experiment_runs_with_results_keyed_by_arm(prefect_server: str,
 
     report = build_report(root, "w1")
     section = next(s for s in report.sections if s.title == "Experiment")
-    assert [row[:3] for row in section.tables[0].rows] == [[m, t, a] for m, t in (("score", "welch_t_test"), ("would_visit", "chi_square"), ("like", "mann_whitney")) for a in ("control", "treatment")]
+    assert [row[:3] for row in section.tables[0].rows] == [[m, t, a] for m, t in (("score", "paired_t_test"), ("would_visit", "chi_square"), ("like", "mann_whitney")) for a in ("control", "treatment")]
     assert {c.name for c in section.charts} == {"experiment-score", "experiment-would-visit", "experiment-like"}
 
     # A rerun under another id comes from the task cache (no call) and labels its parts the same way.

@@ -13,7 +13,9 @@ turn, so arm sizes differ by at most one and the same people, arms and seed give
 
 After the run, :func:`comparisons_table` reads each compared outcome per arm from the run's views
 and tests every arm against the control with :class:`~troupe.experimentation.StatisticalTester`
-(scipy): the ``comparisons`` dataset.
+(scipy): the ``comparisons`` dataset. In a within design the same people are in every arm, so a
+number is compared person by person by default (``paired_t_test``; ``wilcoxon``), each person's
+value in an arm against their own in the control.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ if TYPE_CHECKING:
     from ..scenario import Arm, Comparison, ExperimentBlock, Scenario
 
 LETTERS = string.ascii_uppercase  # an experiment has at most 26 arms
-NUMERIC_TESTS = ("t_test", "welch_t_test", "mann_whitney", "anova", "ks_test")
+NUMERIC_TESTS = ("t_test", "welch_t_test", "mann_whitney", "anova", "ks_test", "paired_t_test", "wilcoxon")
+PAIRED_TESTS = ("paired_t_test", "wilcoxon")  # each person's value in an arm against their own in the control
 _NUMERIC_FIELDS = ("int", "float", "bool")  # storage types a numeric test can read (a bool as 0/1)
 _NUMERIC_QUESTIONS = ("likert", "numeric")
 _CHOICE_QUESTIONS = ("multiple_choice", "yes_no")
@@ -85,6 +88,10 @@ class Outcome(BaseModel):
     test: str
     alpha: float
 
+    @property
+    def paired(self) -> bool:
+        return self.test in PAIRED_TESTS
+
 
 def outcome(scenario: Scenario, comparison: Comparison) -> Outcome:
     """The outcome a comparison reads, its kind and its test (the default test for its type when none is given)."""
@@ -97,7 +104,8 @@ def outcome(scenario: Scenario, comparison: Comparison) -> Outcome:
         if spec.storage_type == "list[str]":
             raise OutcomeError("field", f"{comparison.field!r} is a list; its values are not one number or category", "compare a str, choice, bool, int or float field")
         numeric_ok, column = spec.storage_type in _NUMERIC_FIELDS, comparison.field
-        default = "welch_t_test" if spec.storage_type in ("int", "float") else "chi_square"  # a yes/no: shares
+        numbers = spec.storage_type in ("int", "float")  # a yes/no is compared as shares unless a test says otherwise
+        per_person = scenario.extraction is not None and scenario.extraction.per == "agent"
     else:
         source, survey = "survey", scenario.survey
         questions = {q["id"]: q for q in (survey.questions if survey else [])}
@@ -116,10 +124,14 @@ def outcome(scenario: Scenario, comparison: Comparison) -> Outcome:
         else:
             fix = "set survey.categories to sort its answers into categories" if kind == "free_text" else "compare a likert, numeric, multiple_choice or yes_no question"
             raise OutcomeError("question", f"{comparison.question!r} is a {kind} question, whose answers are not one number or category", fix)
-        default = "welch_t_test" if numeric_ok else "chi_square"
-    test = comparison.test or default
+        numbers, per_person = numeric_ok, True
+    pairable = per_person and experiment is not None and experiment.assign == "within"
+    test = comparison.test or (("paired_t_test" if pairable else "welch_t_test") if numbers else "chi_square")
     if test in NUMERIC_TESTS and not numeric_ok:
         raise OutcomeError("test", f"{test} needs numbers and {comparison.metric!r} has categories", "use test: chi_square")
+    if test in PAIRED_TESTS and not pairable:
+        why = "extraction per: world has no person to pair" if not per_person else "with assign: between each person is in one arm"
+        raise OutcomeError("test", f"{test} pairs each person's values across arms, and {why}", "use welch_t_test or mann_whitney, or assign: within")
     if test == "chi_square" and column == "answer_number":
         column = "answer"  # a Likert or numeric answer taken as a category
     kind_of = "categorical" if test == "chi_square" else "numeric"
@@ -129,19 +141,44 @@ def outcome(scenario: Scenario, comparison: Comparison) -> Outcome:
 # ----- the comparisons -----
 
 
-def _values(connection: duckdb.DuckDBPyConnection, outcome: Outcome) -> dict[str, list[Any]]:
-    """The outcome's non-null values per arm, from the run's views."""
+def _values(connection: duckdb.DuckDBPyConnection, outcome: Outcome) -> tuple[dict[str, list[Any]], dict[str, list[str]]]:
+    """The outcome's non-null values per arm, and whose each one is (the agent), from the run's views.
+
+    Rows come in world order, so a person in two worlds of the experiment has their values in
+    the same order in every arm (the arms' copies of the worlds sort alike).
+    """
     column = '"' + outcome.column.replace('"', '""') + '"'
     if outcome.source == "extraction":
-        rows = connection.execute(f"SELECT arm, {column} FROM extractions WHERE arm IS NOT NULL AND {column} IS NOT NULL").fetchall()
+        rows = connection.execute(
+            f"SELECT arm, agent, {column} FROM extractions WHERE arm IS NOT NULL AND {column} IS NOT NULL ORDER BY world, agent"
+        ).fetchall()
     else:
         rows = connection.execute(
-            f"SELECT arm, {column} FROM answers WHERE arm IS NOT NULL AND {column} IS NOT NULL AND question_id = ?", [outcome.metric]
+            f"SELECT arm, agent, {column} FROM answers WHERE arm IS NOT NULL AND {column} IS NOT NULL AND question_id = ? ORDER BY agent",
+            [outcome.metric],
         ).fetchall()
     values: dict[str, list[Any]] = {}
-    for arm, value in rows:
+    subjects: dict[str, list[str]] = {}
+    for arm, agent, value in rows:
         values.setdefault(arm, []).append(value)
-    return values
+        subjects.setdefault(arm, []).append(agent)
+    return values, subjects
+
+
+def pairs(control: Sequence[Any], control_subjects: Sequence[str], treatment: Sequence[Any], subjects: Sequence[str]) -> tuple[list[Any], list[Any]]:
+    """The values of the people in both samples, aligned person by person (a person's n-th value with their n-th)."""
+
+    def keyed(people: Sequence[str], values: Sequence[Any]) -> dict[tuple[str, int], Any]:
+        seen: Counter[str] = Counter()
+        found = {}
+        for person, value in zip(people, values):
+            found[(person, seen[person])] = value
+            seen[person] += 1
+        return found
+
+    first, second = keyed(control_subjects, control), keyed(subjects, treatment)
+    shared = sorted(first.keys() & second.keys())
+    return [first[k] for k in shared], [second[k] for k in shared]
 
 
 def _category(value: Any) -> str:
@@ -165,7 +202,9 @@ def _summary(outcome: Outcome, values: list[Any]) -> dict[str, Any]:
     return {"n": len(values), "mean": mean, "shares": shares}
 
 
-def _test(outcome: Outcome, control: list[Any], treatment: list[Any], arm: str, control_arm: str) -> dict[str, Any]:
+def _test(
+    outcome: Outcome, control: list[Any], treatment: list[Any], arm: str, control_arm: str, subjects: dict[str, list[str]] | None
+) -> dict[str, Any]:
     """The test of one arm against the control, through StatisticalTester; a test scipy cannot run is a note."""
     import math
 
@@ -174,6 +213,10 @@ def _test(outcome: Outcome, control: list[Any], treatment: list[Any], arm: str, 
     for name, sample in ((control_arm, control), (arm, treatment)):
         if not sample:
             return {"note": f"{name}: no values"}
+    if outcome.paired:
+        if subjects is None:
+            raise ValueError("a paired test needs the subject of every value")
+        control, treatment = pairs(control, subjects[control_arm], treatment, subjects[arm])
     prepare = _category if outcome.kind == "categorical" else float
     tester = StatisticalTester(
         {control_arm: {outcome.metric: [prepare(v) for v in control]}}, {arm: {outcome.metric: [prepare(v) for v in treatment]}}
@@ -193,8 +236,13 @@ def _test(outcome: Outcome, control: list[Any], treatment: list[Any], arm: str, 
     }
 
 
-def comparison_rows(outcome: Outcome, values: dict[str, list[Any]], arms: Sequence[str], control: str) -> list[dict[str, Any]]:
-    """One row per arm, the control first: its summary, and for every other arm its test against the control."""
+def comparison_rows(
+    outcome: Outcome, values: dict[str, list[Any]], arms: Sequence[str], control: str, subjects: dict[str, list[str]] | None = None
+) -> list[dict[str, Any]]:
+    """One row per arm, the control first: its summary, and for every other arm its test against the control.
+
+    ``subjects`` names whose each value is (a paired test pairs the people in both arms by it).
+    """
     rows = []
     for arm in [control, *(a for a in arms if a != control)]:
         row: dict[str, Any] = {
@@ -202,7 +250,7 @@ def comparison_rows(outcome: Outcome, values: dict[str, list[Any]], arms: Sequen
             "alpha": outcome.alpha, **_summary(outcome, values.get(arm, [])),
         }
         if arm != control:
-            row.update(_test(outcome, values.get(control, []), values.get(arm, []), arm, control))
+            row.update(_test(outcome, values.get(control, []), values.get(arm, []), arm, control, subjects))
         rows.append(row)
     return rows
 
@@ -218,7 +266,8 @@ def comparisons_table(connection: duckdb.DuckDBPyConnection, scenario: Scenario)
         arms = [a.name for a in experiment.arms]
         for comparison in experiment.compare:
             found = outcome(scenario, comparison)
-            rows.extend(comparison_rows(found, _values(connection, found), arms, experiment.control_arm))
+            values, subjects = _values(connection, found)
+            rows.extend(comparison_rows(found, values, arms, experiment.control_arm, subjects))
     return table_from_rows(rows, COMPARISONS)
 
 

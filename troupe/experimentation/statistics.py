@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from scipy import stats
 from scipy.stats import contingency
 
-TestType = Literal["t_test", "welch_t_test", "mann_whitney", "anova", "chi_square", "ks_test"]
+TestType = Literal["t_test", "welch_t_test", "mann_whitney", "anova", "chi_square", "ks_test", "paired_t_test", "wilcoxon"]
 
 
 class TestResult(BaseModel):
@@ -100,6 +100,38 @@ def _ks(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     }
 
 
+def _differences(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """treatment - control, subject by subject (a paired test's samples are aligned: one value per subject each)."""
+    if x.size != y.size:
+        raise ValueError(f"a paired test needs one value per subject in both samples, in the same order; got {x.size} and {y.size}")
+    return y - x
+
+
+def _paired_t(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    difference = _differences(x, y)
+    result = stats.ttest_rel(y, x)  # > 0 when the treatment is higher
+    sd = float(difference.std(ddof=1))
+    return {
+        "test_type": "paired t-test", "statistic": float(result.statistic), "p_value": float(result.pvalue),
+        "effect_size": 0.0 if sd == 0 else float(difference.mean() / sd), "effect_size_kind": "cohen_dz",
+        "degrees_of_freedom": float(result.df), **_means(x, y),
+    }
+
+
+def _wilcoxon(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    difference = _differences(x, y)
+    result = stats.wilcoxon(difference)  # zero differences dropped (zero_method="wilcox")
+    # Matched-pairs rank-biserial correlation (T+ - T-) / (T+ + T-) from scipy's ranks: > 0 when the treatment is higher.
+    moved = difference[difference != 0]
+    ranks = stats.rankdata(np.abs(moved))
+    total = float(ranks.sum())
+    return {
+        "test_type": "Wilcoxon signed-rank", "statistic": float(result.statistic), "p_value": float(result.pvalue),
+        "effect_size": 0.0 if total == 0 else float((2 * ranks[moved > 0].sum() - total) / total),
+        "effect_size_kind": "rank_biserial_paired", **_means(x, y),
+    }
+
+
 def chi_square_table(control: Sequence[Any], treatment: Sequence[Any]) -> np.ndarray:
     """The 2 x k table of category counts (rows: control, treatment) from two lists of answers."""
     groups = ["control"] * len(control) + ["treatment"] * len(treatment)
@@ -125,7 +157,10 @@ _NUMERIC: dict[str, Callable[[np.ndarray, np.ndarray], dict[str, Any]]] = {
     "mann_whitney": _mann_whitney,
     "anova": _anova,
     "ks_test": _ks,
+    "paired_t_test": _paired_t,
+    "wilcoxon": _wilcoxon,
 }
+PAIRED_TESTS: tuple[str, ...] = ("paired_t_test", "wilcoxon")  # the samples are aligned: value i of both is subject i
 TESTS: tuple[str, ...] = (*_NUMERIC, "chi_square")
 
 
@@ -152,6 +187,8 @@ class StatisticalTester:
     ``control_experiment_data`` is ``{"control": {"metric": [values]}}`` (exactly one experiment),
     ``treatments_experiment_data`` is ``{"treatment_1": {"metric": [values]}, ...}``; with
     ``results_key`` each experiment's metrics sit under that key (as InPlaceExperimentRunner stores them).
+    The paired tests (``paired_t_test``, ``wilcoxon``) take the same subjects in both samples, in the
+    same order.
     """
 
     def __init__(
