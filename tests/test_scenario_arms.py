@@ -229,6 +229,13 @@ def test_paired_tests_pair_each_person_across_arms() -> None:
     assert short["p_value"] == pytest.approx(stats.ttest_rel(after[:-1], before[:-1]).pvalue) and short["n"] == 30
 
 
+def test_the_experiment_knows_every_test_of_statistical_tester() -> None:
+    """arms.py keeps its own list of test names (so planning a run imports no scipy): the same names."""
+    from troupe.experimentation import arms, statistics
+
+    assert {*arms.NUMERIC_TESTS, "chi_square"} == set(statistics.TESTS) and arms.PAIRED_TESTS == statistics.PAIRED_TESTS
+
+
 def test_a_test_that_cannot_run_is_a_note_not_a_failed_run() -> None:
     outcome = Outcome(metric="score", source="extraction", column="score", kind="numeric", test="t_test", alpha=0.05)
     few = comparison_rows(outcome, {"control": [1.0, 2.0], "treatment": [3.0]}, ["control", "treatment"], "control")

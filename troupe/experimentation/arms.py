@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ..scenario import Arm, Comparison, ExperimentBlock, Scenario
 
 LETTERS = string.ascii_uppercase  # an experiment has at most 26 arms
+# StatisticalTester's tests by name, kept here so planning a run imports no scipy (a test checks they agree)
 NUMERIC_TESTS = ("t_test", "welch_t_test", "mann_whitney", "anova", "ks_test", "paired_t_test", "wilcoxon")
 PAIRED_TESTS = ("paired_t_test", "wilcoxon")  # each person's value in an arm against their own in the control
 _NUMERIC_FIELDS = ("int", "float", "bool")  # storage types a numeric test can read (a bool as 0/1)
