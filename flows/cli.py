@@ -286,9 +286,11 @@ def validate(
     with _errors(debug):
         loaded = preflight.report(scenario, err)  # every problem, one line each
         worlds = ", ".join(f"{w.name} ({w.steps} steps)" for w in loaded.scenario.worlds) or "none"
-        population, survey = loaded.scenario.population, loaded.scenario.survey
+        population, survey, experiment = loaded.scenario.population, loaded.scenario.survey, loaded.scenario.experiment
         extra = (f" + a population of {population.size}" if population else "") + (
             f"; a survey of {len(survey.questions)} questions" if survey else ""
+        ) + (
+            f"; an experiment ({experiment.assign}) with arms {', '.join(a.name for a in experiment.arms)}" if experiment else ""
         )
         out.print(escape(f"{scenario}: valid: {len(loaded.personas)} personas{extra}; worlds {worlds}; hash {loaded.digest[:12]}"))
 

@@ -418,3 +418,13 @@ def test_runs_without_the_arm_column_still_read(tmp_path: Path) -> None:
         assert connection.sql("SELECT count(*) FROM comparisons").fetchall() == [(0,)]  # an empty view before any experiment
     finally:
         connection.close()
+
+
+def test_validate_names_the_experiment() -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["validate", str(Path(__file__).resolve().parent.parent / "examples" / "bakery_ad_experiment.yaml")], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "an experiment (between) with arms control, treatment" in result.stdout
