@@ -1,9 +1,13 @@
 """Task runners: ``[pipeline] runner = threads | dask | ray`` (flows/runner.py).
 
 The scenario flow runs from plain Python through ``runner.run_flow``, as any caller would, on
-Prefect's thread pool and on a local Dask cluster of two worker processes; both write the same
-datasets (same part files, same rows; only the wall-clock columns differ), and the endpoint's
-concurrency limit holds across the workers.
+Prefect's thread pool and on a local Dask cluster or a local Ray instance of two worker
+processes; each writes the same datasets (same part files, same rows; only the wall-clock columns
+differ), and the endpoint's concurrency limit holds across the workers. A Ray run stops on SIGINT
+or SIGTERM like a thread run, leaving none of Ray's processes behind.
+
+The cluster tests skip when their extra is missing, except under CI (``CI`` set), where the test
+extra installs both and a missing one fails.
 """
 
 from __future__ import annotations
@@ -132,6 +136,7 @@ def test_a_signal_stops_a_run_on_a_local_ray_cluster(
     started = descendants(process.pid)  # Ray's GCS server, raylet, workers, ...
     assert any("raylet" in command for command in started.values()), started
     seconds, stdout, stderr = interrupts_test.interrupt(process, sig, to_group=to_group)
+    print(f"stopped {seconds:.1f} s after the signal")  # shown with -s; docs/cluster.md quotes it
 
     assert process.returncode == code, stderr
     assert seconds < 20, f"took {seconds:.1f} s to stop"
