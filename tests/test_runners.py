@@ -83,6 +83,16 @@ def require_extra(module: str, extra: str) -> None:
     pytest.skip(message)
 
 
+def test_a_missing_extra_fails_the_cluster_tests_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "prefect_ray", None)  # find_spec answers None, as when not installed
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set and this test needs the ray extra"):
+        require_extra("prefect_ray", "ray")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="needs the ray extra"):
+        require_extra("prefect_ray", "ray")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("runner_name", "module", "shard_size"),
