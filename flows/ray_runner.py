@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Any
 
 from prefect_ray import RayTaskRunner
 from typing_extensions import Self
@@ -37,8 +36,9 @@ class SignalKeepingRayTaskRunner(RayTaskRunner):
         try:
             return super().__enter__()
         finally:
-            # signal.signal reinstalls Python's own C-level handler too, so Abseil's goes as well
-            signal.signal(signal.SIGTERM, before)
+            if before is not None:  # None: a handler not set from Python, which cannot be put back
+                # signal.signal installs its handler with sigaction, so Abseil's goes as well
+                signal.signal(signal.SIGTERM, before)
 
 
 def ray_task_runner(address: str, workers: int) -> SignalKeepingRayTaskRunner:
