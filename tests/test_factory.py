@@ -259,13 +259,34 @@ def test_everyone_named_eleanor_is_renamed(fake: FakeOpenAI, gateway: LLMGateway
     assert fake.requests[-1]["temperature"] == 1.2
 
 
-def test_names_that_cannot_be_made_unique_stop_the_population(fake: FakeOpenAI, gateway: LLMGateway) -> None:
+def test_names_still_repeated_after_the_rounds_are_numbered_and_flagged(fake: FakeOpenAI, gateway: LLMGateway) -> None:
     def stuck(body: dict[str, Any]) -> dict[str, Any] | None:
         return persona_reply(person_number(body), {}, name="Eleanor Whitfield") if _schema_name(body) == "PersonaDraft" else None
 
     fake.responder = stuck
-    with pytest.raises(PopulationError, match=r"1 name\(s\) still repeat after 2 rounds .*'Eleanor Whitfield'"):
-        TinyPersonFactory("x", gateway=gateway, max_rounds=2).generate_people(3)
+    factory = TinyPersonFactory("x", gateway=gateway, max_rounds=2)
+    people = factory.generate_people(3)
+    assert [p.name for p in people] == ["Eleanor Whitfield", "Eleanor Whitfield 2", "Eleanor Whitfield 3"]
+    assert fake.calls == 3 + 2  # three drafts, one round rewriting the repeats (the second round's prompts are the first's: cached)
+    assert ["renamed" in row.flags for row in factory.generated] == [False, True, True]
+    from troupe.profiling import profile
+
+    assert "repeated names rewritten 2, numbered 2, left 0" in profile(factory.generated, parse_spec(SPEC)).summary()
+    more = factory.generate_people(1)  # numbering also avoids the names a factory already gave
+    assert more[0].name == "Eleanor Whitfield 4"
+
+
+def test_a_draft_whose_name_is_not_a_name_is_repaired(fake: FakeOpenAI, gateway: LLMGateway) -> None:
+    """SmolLM2 once wrote a JSON fragment as a name (',1,476 }...'): the draft is sent back, not kept."""
+    replies = iter([",1,476 }\nThis is a very good e", "Maria Lopez"])
+
+    def garbled(body: dict[str, Any]) -> dict[str, Any] | None:
+        return persona_reply(0, {}, name=next(replies)) if _schema_name(body) == "PersonaDraft" else None
+
+    fake.responder = garbled
+    people = TinyPersonFactory("x", gateway=gateway).generate_people(1)
+    assert [p.name for p in people] == ["Maria Lopez"] and fake.calls == 2
+    assert "is not a person's name" in json.dumps(fake.requests[-1]["messages"])
 
 
 def test_shards_generated_apart_are_made_diverse_together(fake: FakeOpenAI, gateway: LLMGateway) -> None:

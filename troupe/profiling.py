@@ -47,6 +47,7 @@ class PopulationProfile(BaseModel):
     residual_near_duplicates: int
     residual_near_duplicate_rate: float
     rewritten_duplicate_names: int
+    renamed_duplicate_names: int = 0  # still repeated after the rounds, so numbered ("John 2")
     duplicate_names: int
     inconsistent: int
     drafts: int
@@ -57,7 +58,7 @@ class PopulationProfile(BaseModel):
             f"{self.size} people; near-duplicates found {self.rewritten_near_duplicates} "
             f"({self.near_duplicate_rate:.1%}) and rewritten, {self.residual_near_duplicates} left "
             f"({self.residual_near_duplicate_rate:.1%}); repeated names rewritten {self.rewritten_duplicate_names}, "
-            f"left {self.duplicate_names}; personas contradicting an attribute: {self.inconsistent}; "
+            f"numbered {self.renamed_duplicate_names}, left {self.duplicate_names}; personas contradicting an attribute: {self.inconsistent}; "
             f"persona drafts: {self.drafts}"
         )
 
@@ -127,6 +128,7 @@ def profile(rows: Sequence["GeneratedPersona"], spec: PopulationSpec, near_dupli
         residual_near_duplicates=len(residual),
         residual_near_duplicate_rate=len(residual) / size if size else 0.0,
         rewritten_duplicate_names=sum(1 for r in rows if "duplicate-name" in r.flags),
+        renamed_duplicate_names=sum(1 for r in rows if "renamed" in r.flags),
         duplicate_names=len(diversity.duplicate_names([r.name for r in ordered])),
         inconsistent=sum(1 for r in rows if r.conflicts),
         drafts=sum(r.drafts for r in rows),

@@ -7,14 +7,18 @@ OpenAI's strict mode and a small model cannot ramble; the result is a plain pers
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 Line = Annotated[str, Field(max_length=240)]
 Lines = Annotated[list[Line], Field(max_length=6)]
 Short = Annotated[str, Field(max_length=160)]
 Text = Annotated[str, Field(max_length=600)]
+# A person's name: words of letters (any script) joined by spaces, hyphens, apostrophes or a period,
+# at most six of them. A small model sometimes puts a fragment of JSON or prose there instead.
+_NAME = re.compile(r"[^\W\d_]+\.?(?:(?: |-|'|’|\. ?)[^\W\d_]+\.?){0,5}")
 
 
 class BigFive(BaseModel):
@@ -78,6 +82,13 @@ class PersonaDraft(BaseModel):
     health: Short
     relationships: Annotated[list[RelationshipDraft], Field(max_length=5)]
     other_facts: Lines
+
+    @field_validator("name")
+    @classmethod
+    def _a_name(cls, name: str) -> str:
+        if not _NAME.fullmatch(name.strip()):
+            raise ValueError(f"{name[:40]!r} is not a person's name; write a first and last name, e.g. 'Maria Lopez'")
+        return name
 
     def persona(self) -> dict[str, Any]:
         """The persona dict in TinyTroupe's format (empty strings and lists left out)."""

@@ -21,14 +21,14 @@ from .. import prompts
 from ..agent.persona import Persona
 from ..errors import SpecError
 from ..llm.errors import LLMStructuredOutputError
-from ..population import PopulationError, PopulationSpec, SampledPerson
+from ..population import PopulationSpec, SampledPerson
 from . import check, diversity
 from .draft import PersonaDraft
 
 if TYPE_CHECKING:
     from ..llm import LLMGateway
 
-Flag = Literal["conflict", "duplicate-name", "near-duplicate"]
+Flag = Literal["conflict", "duplicate-name", "near-duplicate", "renamed"]
 
 
 class GeneratedPersona(BaseModel):
@@ -156,8 +156,9 @@ async def adiversify(
 ) -> list[GeneratedPersona]:
     """rows with repeated names and near-duplicate people rewritten (existing people are kept as they are).
 
-    Runs up to ``settings.max_rounds`` rounds; a name still repeated after them raises
-    :class:`PopulationError` (names must be unique), a near-duplicate left is only reported.
+    Runs up to ``settings.max_rounds`` rounds. A name still repeated after them is numbered ("John",
+    "John 2") and the row flagged ``renamed``: names must be unique, and a small model that keeps
+    writing one name should not throw the population away. A near-duplicate left is only reported.
     """
     rows = list(rows)
     hints: dict[int, Hints] = {}
@@ -181,13 +182,7 @@ async def adiversify(
         if not redo:
             break
         if round_ == settings.max_rounds:
-            repeated = sorted({everyone[p].name for p in names if p >= offset})
-            if repeated:
-                raise PopulationError(
-                    f"population: {len(repeated)} name(s) still repeat after {settings.max_rounds} rounds of rewriting "
-                    f"(e.g. {repeated[0]!r}); raise max_rounds or use a stronger model"
-                )
-            break
+            return _numbered(rows, existing)
 
         async def rewrite(position: int, reasons: set[str]) -> None:
             old = rows[position]
@@ -197,6 +192,23 @@ async def adiversify(
 
         await asyncio.gather(*(rewrite(position, reasons) for position, reasons in redo.items()))
     return rows
+
+
+def _numbered(rows: list[GeneratedPersona], existing: Sequence[GeneratedPersona]) -> list[GeneratedPersona]:
+    """rows with each name that is already taken numbered ("John 2", "John 3"), flagged ``renamed``."""
+    taken = {r.name for r in existing}
+    numbered = []
+    for row in rows:
+        name, number = row.name, 1
+        while name in taken:
+            number += 1
+            name = f"{row.name} {number}"
+        taken.add(name)
+        if name != row.name:
+            flags = list(dict.fromkeys([*row.flags, "renamed"]))
+            row = row.model_copy(update={"persona": {**row.persona, "name": name}, "flags": flags})
+        numbered.append(row)
+    return numbered
 
 
 async def agenerate_shard(
