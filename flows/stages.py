@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -533,7 +534,8 @@ def _totals(run: Run, book: Book) -> dict[str, Any]:
         "cache_hits": len(paid) - sum(paid),
         "prompt_tokens": sum(t for t, p in zip(frame["prompt_tokens"], paid) if p),
         "completion_tokens": sum(t for t, p in zip(frame["completion_tokens"], paid) if p),
-        "cost_usd": sum(c for c, p in zip(frame["cost_usd"], paid) if p),
+        # fsum: exact whatever order the calls finished in, so two runs of the same calls agree to the bit
+        "cost_usd": math.fsum(c for c, p in zip(frame["cost_usd"], paid) if p),
     }
 
 
