@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -192,3 +193,17 @@ def hf(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     assert datasets.config.HF_DATASETS_OFFLINE and datasets.config.HF_HUB_OFFLINE
     yield datasets
+
+
+def require_extra(module: str, extra: str) -> None:
+    """Skip a test whose extra is not installed, except under CI, where the test extra installs it.
+
+    With ``CI`` set a missing extra fails the test: a runner's tests must not go quiet on a
+    machine that was meant to run them.
+    """
+    if importlib.util.find_spec(module) is not None:
+        return
+    message = f"needs the {extra} extra ({module} is not installed): pip install -e '.[test]'"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"CI is set and this test {message}")
+    pytest.skip(message)

@@ -10,7 +10,6 @@ that had not finished.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_extra
 from tests.fake_openai import FakeOpenAI
 from troupe.datasets import connect
 
@@ -168,8 +168,8 @@ def test_sigterm_stops_the_temporary_prefect_server_too(fake: FakeOpenAI, tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("prefect_dask") is None, reason="needs the dask extra")
 def test_sigterm_stops_a_run_on_a_local_dask_cluster(prefect_server: str, fake: FakeOpenAI, tmp_path: Path) -> None:
+    require_extra("prefect_dask", "dask")  # skips without the extra, fails under CI
     """The cluster's worker processes go with the run; Dask gives each 4 s to close, so the bound is looser."""
     fake.latency_s = LATENCY_S
     env = run_env(fake, tmp_path, TROUPE_PIPELINE__RUNNER="dask", TROUPE_PIPELINE__CLUSTER_WORKERS="2", TROUPE_PIPELINE__SHARD_SIZE="1")

@@ -26,7 +26,7 @@ import pytest
 
 from flows import interrupts, runner
 from tests import test_interrupts as interrupts_test
-from tests.conftest import fake_config
+from tests.conftest import fake_config, require_extra
 from tests.fake_openai import FakeOpenAI
 from troupe.config import Config
 from troupe.errors import ConfigError
@@ -67,20 +67,6 @@ def dataset_files(root: Path) -> dict[str, pa.Table]:
             table = table.drop_columns(["seq"]).sort_by("key")
         tables[str(path.relative_to(root))] = table
     return tables
-
-
-def require_extra(module: str, extra: str) -> None:
-    """Skip a test whose extra is not installed, except under CI, where the test extra installs it.
-
-    With ``CI`` set a missing extra fails the test: a runner's tests must not go quiet on a
-    machine that was meant to run them.
-    """
-    if importlib.util.find_spec(module) is not None:
-        return
-    message = f"needs the {extra} extra ({module} is not installed): pip install -e '.[test]'"
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"CI is set and this test {message}")
-    pytest.skip(message)
 
 
 def test_a_missing_extra_fails_the_cluster_tests_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
