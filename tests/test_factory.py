@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from troupe.examples import example_path
 from troupe.factory import GenerationSettings, TinyPersonFactory, agenerate_shard, adiversify
 from troupe.factory.check import conflicts
 from troupe.llm import LLMGateway, loop
-from troupe.population import PopulationError, band, load_spec, parse_spec, sample_population
+from troupe.population import band, load_spec, parse_spec, sample_population
 from troupe.profiling import profile
 
 SPEC = {

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 
 from .. import prompts
-from ..config import Config, SimulationConfig, load_config
+from ..config import Config, SimulationConfig
 from ..errors import SpecError
 from ..llm import LLMGateway, default_gateway, loop
 from ..transcript import Transcript
