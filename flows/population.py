@@ -24,7 +24,7 @@ from typing import Any, Iterator
 from prefect import Task
 from prefect.futures import PrefectFuture
 
-from tasks.options import code_digest, configured, keyed_config, runtime_of
+from tasks.options import configured, runtime_of
 from tasks.parts import part_name, replayed, write_tables
 from tasks.population import GenerationResult, SpecResult, diversify_task, generate_shard_task, population_spec_task
 from troupe import progress
@@ -35,6 +35,7 @@ from troupe.datasets.rows import calls_table, personas_table, population_profile
 from troupe.factory import GeneratedPersona, GenerationSettings, write_spec
 from troupe.population import PopulationError, PopulationSpec, parse_spec, sample_population
 from troupe.profiling import PROFILE_FILE, population_dir, profile
+from troupe.run_key import code_digest, keyed_config
 
 from .stages import Book, Run, _cached, _emit_replayed, _windowed
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 import troupe
 from tasks.extraction import extract_shard_task
 from flows import reuse
-from tasks.options import code_digest, configured, keyed_config, runtime_of
+from tasks.options import configured, runtime_of
 from tasks.parts import extraction_tables, missing, part_name, persona_tables, replayed, step_tables, write_tables
 from tasks.personas import personas_shard
 from tasks.experiment import compare_arms
@@ -46,6 +46,7 @@ from troupe.datasets.rows import runs_table
 from troupe.environment import WorldState
 from troupe.errors import SpecError
 from troupe.llm import CallRecord
+from troupe.run_key import code_digest, keyed_config
 from troupe.scenario import Arm, LoadedScenario, WorldSpec, load_scenario
 from troupe.simulation import ExtractionResult, ShardState, StepPlan, StepResult, WorldPlan, extend, new_world, plan_worlds, shard, step_plan
 from troupe.survey import SurveyResult

@@ -2,8 +2,8 @@
 
 * Cache key: the task's inputs and source (``INPUTS + TASK_SOURCE``) minus ``runtime``, which
   holds where things are stored, not what is computed. The inputs include only the settings that
-  shape a result (:func:`keyed_config`) and a digest of troupe's code and prompts
-  (:func:`code_digest`). Change a stimulus, a persona, the model or the code and the task runs
+  shape a result (``troupe.run_key.keyed_config``) and a digest of troupe's code and prompts
+  (``troupe.run_key.code_digest``). Change a stimulus, a persona, the model or the code and the task runs
   again; move the dataset root, change the run id or the concurrency, and it does not.
 * Results: persisted as JSON (Prefect's default serializer is cloudpickle) under
   ``<cache dir>/results``, beside the call cache.
@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from troupe.config import Config
 from troupe.llm import LLMGateway, LLMUnavailable
-from troupe.run_key import KEYED_SECTIONS, UNKEYED, code_digest, keyed_config
+from troupe.run_key import KEYED_SECTIONS, UNKEYED
 
 T = TypeVar("T", bound=Task)
 
