@@ -136,6 +136,19 @@ def test_refusal_and_truncation_raise_and_are_not_cached(gateway: LLMGateway, fa
     assert len(FileCallCache(config.cache.dir)) == 0
 
 
+def test_replies_are_read_from_their_json_whatever_its_content_type(gateway: LLMGateway) -> None:
+    """The client hands back decoded JSON, or the text of a reply not labelled JSON; both read alike."""
+    from troupe.llm.gateway import _Endpoint
+
+    endpoint = _Endpoint(client=None, limiter=None, secret=None, label="endpoint")  # type: ignore[arg-type]
+    reply = {"model": "m", "choices": [{"message": {"content": "Hi."}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 3}}
+    assert gateway._raw(reply, endpoint, 10) == gateway._raw(json.dumps(reply), endpoint, 10)
+    assert gateway._raw(reply, endpoint, 10).usage.prompt_tokens == 3
+    for broken in ("<html>Bad gateway</html>", {"choices": []}, {"choices": ["text"]}):
+        with pytest.raises(LLMUnavailable, match="no choices"):
+            gateway._raw(broken, endpoint, 10)
+
+
 def test_limiter_never_exceeds_max_concurrency(fake: FakeOpenAI, tmp_path: Path) -> None:
     fake.latency_s = 0.1
     gateway = LLMGateway(fake_config(fake, tmp_path, **{"llm.max_concurrency": 4}))
@@ -234,6 +247,21 @@ def test_two_processes_write_one_cache_concurrently(fake: FakeOpenAI, config, tm
     before = fake.calls
     LLMGateway(config).complete([{"role": "user", "content": "shared 7"}])
     assert fake.calls == before
+
+
+def test_a_process_that_called_an_endpoint_exits_quietly(fake: FakeOpenAI, config) -> None:
+    """Remote endpoints run on openai's aiohttp transport, whose sessions warn on stderr if left open at exit."""
+    script = (
+        "import json, sys\n"
+        "from troupe.config import load_config\n"
+        "from troupe.llm import LLMGateway\n"
+        "g = LLMGateway(load_config(json.loads(sys.argv[1])))\n"
+        "print(g.complete([{'role': 'user', 'content': 'one call, then exit'}]).text)\n"
+    )
+    process = _gateway_process(script, fake, config.cache.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0 and stdout.strip()
+    assert stderr.decode() == ""
 
 
 def test_accounting_records_tokens_latency_cost(fake: FakeOpenAI, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ code and notebooks; the async methods serve code that runs many calls at once.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import json
 import logging
@@ -135,21 +136,50 @@ def _wait(state: RetryCallState) -> float:
     return max(hinted, backoff * 0.25) if hinted is not None else backoff
 
 
-async def _create_chat(client: "openai.AsyncOpenAI", body: dict[str, Any], timeout: Any) -> Any:
-    """``client.chat.completions.create(**body, timeout=timeout)`` without the request transform.
+async def _create_chat(client: "openai.AsyncOpenAI", body: dict[str, Any], timeout: Any) -> dict[str, Any]:
+    """``client.chat.completions.create(**body, timeout=timeout)`` without the request transform, as JSON.
 
     create() walks the body against its TypedDict annotations to rename aliased keys (~0.3 ms of
     CPU a call, most of it for the messages); troupe's bodies (model, messages, sampling settings,
     a response_format dict) have no aliased keys, so the same JSON goes out through the client's
     documented generic ``post`` with the options create() gives it (bearer auth, the timeout).
+    The reply comes back as the decoded JSON (``cast_to=object``) rather than a ``ChatCompletion``
+    built field by field (~0.2 ms a call), since troupe reads four fields of it.
     tests/test_gateway.py checks the bodies sent are those create() sends.
     """
-    from openai.types.chat import ChatCompletion
-
     options: dict[str, Any] = {"security": {"bearer_auth": True}}
     if timeout is not _openai().NOT_GIVEN:
         options["timeout"] = timeout
-    return await client.post("/chat/completions", body=body, cast_to=ChatCompletion, options=options)
+    return await client.post("/chat/completions", body=body, cast_to=object, options=options)
+
+
+async def _close(clients: list[Any]) -> None:
+    await asyncio.wait([asyncio.ensure_future(client.close()) for client in clients], timeout=1)
+
+
+@atexit.register
+def _close_clients() -> None:
+    """At exit, close the endpoints' HTTP clients on the LLM loop: aiohttp warns of sessions left open."""
+    clients = [endpoint.client for endpoint in _endpoints.values()]
+    background = loop.background_loop() if clients else None
+    if background is None or not background.is_running():
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(_close(clients), background).result(timeout=2)
+    except Exception:  # exiting anyway: a client that will not close is no reason to hang or fail
+        pass
+
+
+def _remote_http() -> Any:
+    """The HTTP client under openai's for a remote endpoint: openai's aiohttp transport.
+
+    A pipeline's process is bound by client CPU per call (docs/performance.md, "Pipelines"):
+    aiohttp takes ~0.5 ms less a call than httpx's pool. It honours proxy settings from the
+    environment as httpx does. The embedded model keeps httpx: there a server that dies mid-request
+    must surface as a connection error, which troupe's crash diagnosis (``LLMServerDied``) keys on,
+    and aiohttp reports it as a timeout; its calls take seconds, so the client's CPU does not count.
+    """
+    return _openai().DefaultAioHttpClient()
 
 
 def _resample_purpose(purpose: str, resample: int) -> str:
@@ -371,7 +401,7 @@ class LLMGateway:
                     "in the environment; export them, or set [llm] api_type = local"
                 )
             client = openai.AsyncAzureOpenAI(
-                azure_endpoint=endpoint, api_key=secret, api_version=llm.api_version, **common
+                azure_endpoint=endpoint, api_key=secret, api_version=llm.api_version, http_client=_remote_http(), **common
             )
             return _Endpoint(client, limiter, secret, f"Azure OpenAI at {endpoint}")
         if not secret and not llm.base_url:
@@ -379,7 +409,7 @@ class LLMGateway:
                 "api_type = openai needs OPENAI_API_KEY in the environment; export it, point [llm] base_url "
                 "at an OpenAI-compatible server, or set [llm] api_type = local"
             )
-        client = openai.AsyncOpenAI(base_url=llm.base_url or None, api_key=secret or "unused", **common)
+        client = openai.AsyncOpenAI(base_url=llm.base_url or None, api_key=secret or "unused", http_client=_remote_http(), **common)
         return _Endpoint(client, limiter, secret, f"OpenAI-compatible endpoint at {client.base_url}")
 
     def _retrying(self) -> AsyncRetrying:
@@ -483,29 +513,35 @@ class LLMGateway:
             await asyncio.to_thread(lambda: ensure_server(self.config.local, grace_s=1.0))
 
     def _raw(self, completion: Any, endpoint: _Endpoint, max_tokens: int) -> RawResponse:
-        if not completion.choices:
+        """The reply's text, finish reason and usage, from the endpoint's decoded JSON; faults as typed errors."""
+        if isinstance(completion, str):  # JSON sent as another content type comes back as text
+            try:
+                completion = json.loads(completion)
+            except ValueError:
+                pass
+        choices = completion.get("choices") if isinstance(completion, dict) else None
+        if not choices or not isinstance(choices[0], dict):
             raise LLMUnavailable(f"{endpoint.label}: the reply had no choices; retry later")
-        choice = completion.choices[0]
-        message = choice.message
-        if getattr(message, "refusal", None) or choice.finish_reason == "content_filter":
+        choice = choices[0]
+        message = choice.get("message") or {}
+        finish_reason = choice.get("finish_reason")
+        if message.get("refusal") or finish_reason == "content_filter":
             raise LLMRefusal(
-                f"{endpoint.label}: the model refused ({message.refusal or 'content filter'}); rephrase the stimulus"
+                f"{endpoint.label}: the model refused ({message.get('refusal') or 'content filter'}); rephrase the stimulus"
             )
-        if choice.finish_reason == "length":
+        if finish_reason == "length":
             raise LLMTruncated(
                 f"{endpoint.label}: the reply was cut off at max_tokens={max_tokens}; raise [llm] max_tokens"
             )
-        if not message.content:
+        content = message.get("content")
+        if not content or not isinstance(content, str):
             raise LLMError(f"{endpoint.label}: the reply was empty; retry, or use another model")
-        usage = completion.usage
+        usage = completion.get("usage") or {}
         return RawResponse(
-            text=message.content,
-            finish_reason=choice.finish_reason or "stop",
-            usage=Usage(
-                prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-            ),
-            model=completion.model or "",
+            text=content,
+            finish_reason=finish_reason or "stop",
+            usage=Usage(prompt_tokens=usage.get("prompt_tokens") or 0, completion_tokens=usage.get("completion_tokens") or 0),
+            model=completion.get("model") or "",
         )
 
     @staticmethod
