@@ -40,7 +40,7 @@ from troupe import progress
 from troupe.agent.persona import Persona
 from troupe.cache import cache_key
 from troupe.config import Config, load_config
-from troupe.datasets.io import part_path, publish_parts, read_parts, run_in_progress, write_part, write_run_row
+from troupe.datasets.io import part_path, publish_parts, read_parquet_file, read_parts, run_in_progress, write_part, write_run_row
 from troupe.experimentation.arms import label
 from troupe.datasets.rows import runs_table
 from troupe.environment import WorldState
@@ -507,11 +507,9 @@ def label_part(run: Run, book: Book, dataset: str, name: str, arm: str) -> None:
     A shard never mixes arms, so every row of a task's part is in one arm; the task writes it
     without knowing the arm, and the flow labels it here before it is published.
     """
-    import pyarrow.parquet as pq
-
     labelled = name.removesuffix(".parquet") + f"-arm-{arm}.parquet"
     if not part_path(run.root, run.run_id, dataset, labelled).is_file():
-        write_part(run.root, run.run_id, dataset, labelled, label(pq.read_table(part_path(run.root, run.run_id, dataset, name)), arm))
+        write_part(run.root, run.run_id, dataset, labelled, label(read_parquet_file(part_path(run.root, run.run_id, dataset, name)), arm))
     names = book.parts[dataset]
     names[len(names) - 1 - names[::-1].index(name)] = labelled
 

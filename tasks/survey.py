@@ -15,7 +15,7 @@ import pyarrow as pa
 from prefect import task
 from pydantic import BaseModel, Field
 
-from troupe.datasets.io import read_parts
+from troupe.datasets.io import read_parts, table_from_rows
 from troupe.datasets.rows import calls_table, failures_table
 from troupe.datasets.schemas import ANSWERS
 from troupe.llm import CallRecord
@@ -42,7 +42,7 @@ class NormalizedAnswers(BaseModel):
 
 
 def normalized_tables(result: NormalizedAnswers, calls: list[CallRecord] | None = None) -> dict[str, pa.Table]:
-    return {"answers": pa.Table.from_pylist(result.rows, schema=ANSWERS), "llm_calls": calls_table(result.calls if calls is None else calls)}
+    return {"answers": table_from_rows(result.rows, ANSWERS), "llm_calls": calls_table(result.calls if calls is None else calls)}
 
 
 @task(name="survey-categories", task_run_name="survey categories")

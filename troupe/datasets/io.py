@@ -101,9 +101,15 @@ def _write_file(table: pa.Table, path: Path) -> None:
 
 def with_run_id(table: pa.Table, run_id: str) -> pa.Table:
     """table with a ``run_id`` string column holding run_id (replaced in place if the table has one, else last)."""
-    column = pa.array([run_id] * table.num_rows, pa.string())
-    field = pa.field(RUN_ID, pa.string())
-    index = table.schema.get_field_index(RUN_ID)
+    return with_constant(table, RUN_ID, run_id)
+
+
+def with_constant(table: pa.Table, name: str, value: str) -> pa.Table:
+    """table with a string column name holding value on every row (replaced in place if there, else last)."""
+    # Through polars: pyarrow imports pandas (~0.2 s a process) to build an array from Python objects.
+    column = pl.repeat(value, table.num_rows, eager=True, dtype=pl.String).to_arrow().cast(pa.string())
+    field = pa.field(name, pa.string())
+    index = table.schema.get_field_index(name)
     return table.set_column(index, field, column) if index >= 0 else table.append_column(field, column)
 
 
@@ -194,7 +200,9 @@ def write_run_row(root: str | os.PathLike[str], run_id: str, table: pa.Table, st
         existing = partition_dir(root, "runs", run_id)
         if status in ("failed", "cancelled") and existing.is_dir():
             try:
-                previous = pq.read_table(existing, columns=["status"]).column("status").to_pylist()
+                previous = [
+                    value for f in existing.glob("*.parquet") for value in read_parquet_file(f, ["status"]).column("status").to_pylist()
+                ]
             except (OSError, pa.ArrowInvalid):
                 previous = []
             if any(s in ("completed", "completed_with_failures") for s in previous):
@@ -220,13 +228,22 @@ def run_in_progress(root: str | os.PathLike[str], run_id: str) -> Iterator[Path]
 
 def read_parts(root: str | os.PathLike[str], run_id: str, dataset: str, names: Iterable[str], columns: list[str] | None = None) -> pa.Table | None:
     """The run's parts of dataset read back (for totals); None when there are none."""
-    tables = [pq.read_table(part_path(root, run_id, dataset, n), columns=columns) for n in names]
+    tables = [read_parquet_file(part_path(root, run_id, dataset, n), columns) for n in names]
     return pa.concat_tables(tables) if tables else None
 
 
-def table_from_rows(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    """Rows (dicts) to an Arrow table of exactly schema, through polars (typed, columnar, no row loop)."""
-    frame = pl.DataFrame(list(rows), schema=polars_schema(schema), strict=False)
+def read_parquet_file(path: str | os.PathLike[str], columns: list[str] | None = None) -> pa.Table:
+    """One Parquet file, without ``pq.read_table``'s dataset layer (it loads pyarrow.dataset and pandas)."""
+    return pq.ParquetFile(path).read(columns=columns)
+
+
+def table_from_rows(rows: Iterable[dict[str, Any]] | dict[str, list[Any]], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts), or columns (a dict of lists), to an Arrow table of exactly schema.
+
+    Through polars (typed, columnar, no row loop), not ``pa.table``/``from_pylist``: pyarrow imports
+    pandas (~0.2 s a process) to convert Python objects.
+    """
+    frame = pl.DataFrame(rows if isinstance(rows, dict) else list(rows), schema=polars_schema(schema), strict=False)
     return frame.to_arrow().cast(schema)
 
 

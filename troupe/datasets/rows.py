@@ -65,7 +65,7 @@ def events_table(chunks: Iterable[tuple[str, int, Sequence["Event"]]]) -> pa.Tab
             ):
                 columns[name].append(value)
     columns["arm"] = [None] * len(columns["world"])  # an experiment's flow sets it per part (troupe.experimentation.arms.label)
-    return pa.table(columns, schema=EVENTS)
+    return table_from_rows(columns, EVENTS)
 
 
 def extractions_table(records: Iterable["ExtractedRecord"], fields: dict[str, str]) -> pa.Table:

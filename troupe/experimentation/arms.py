@@ -274,9 +274,6 @@ def comparisons_table(connection: duckdb.DuckDBPyConnection, scenario: Scenario)
 
 def label(table: pa.Table, arm: str) -> pa.Table:
     """table with its ``arm`` column set to arm (every row of a part belongs to one arm)."""
-    import pyarrow as pa
+    from ..datasets.io import with_constant
 
-    column = pa.array([arm] * table.num_rows, pa.string())
-    index = table.schema.get_field_index("arm")
-    field = pa.field("arm", pa.string())
-    return table.set_column(index, field, column) if index >= 0 else table.append_column(field, column)
+    return with_constant(table, "arm", arm)

@@ -40,7 +40,7 @@ def answers_schema() -> "pa.Schema":
 
 def answers_table(rows: Iterable[AnswerRow | dict[str, Any]]) -> "pa.Table":
     """Answer rows (models or their JSON dumps) as an Arrow table with exactly answers_schema()."""
-    import pyarrow as pa
+    from ..datasets.io import table_from_rows
 
     dicts = [row.model_dump() if isinstance(row, AnswerRow) else AnswerRow.model_validate(row).model_dump() for row in rows]
-    return pa.Table.from_pylist(dicts, schema=answers_schema())
+    return table_from_rows(dicts, answers_schema())
