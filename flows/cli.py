@@ -156,11 +156,8 @@ def _run(
     scenario: Path, datasets: Path | None, run_id: str | None, overrides: dict[str, str], quiet: bool, transcript: bool, debug: bool,
     rerun: bool = True,
 ) -> dict[str, Any]:
-    from flows import collector
-
-    collector.for_a_run()  # before the imports below, which allocate ~190,000 objects
     from troupe import progress
-    from flows import preflight, server
+    from flows import collector, preflight, server
 
     started = time.perf_counter()
     loaded, config = preflight.check_run(scenario, datasets, run_id, overrides, endpoint=False)  # bad input stops here, before Prefect starts
@@ -689,6 +686,9 @@ def server_status(debug: DebugOption = False) -> None:
 
 
 def main() -> None:
+    from flows import collector
+
+    collector.for_the_command()  # before any command's imports, which allocate ~190,000 objects
     app()
 
 

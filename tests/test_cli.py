@@ -162,6 +162,16 @@ def test_run_prints_a_summary_and_writes_the_datasets(demo_runs: DemoRuns) -> No
     assert f"WHERE run_id = 'r1'\" --datasets {root}" in out
 
 
+def test_runs_in_process_leave_the_callers_garbage_collector_alone(demo_runs: DemoRuns) -> None:
+    """Only the troupe command's own process freezes its objects and collects less often (flows/collector.py):
+    objects frozen in a long-lived caller (a notebook, this test process) would never be collected."""
+    import gc
+
+    assert demo_runs.first.exit_code == 0 and demo_runs.rerun.exit_code == 0
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold()[0] < 50_000
+
+
 def test_run_shows_progress_and_the_transcript(demo_runs: DemoRuns) -> None:
     result = demo_runs.first
     assert result.exit_code == 0, result.output
