@@ -174,6 +174,7 @@ def _run(
         preflight.check_endpoint(config)
     overrides = {"simulation.transcript": "true" if transcript else "false", **overrides}
     from flows import interrupts, runner, scenario_flow  # noqa: I001 - runner loads Prefect quietly
+    from troupe.llm.gateway import import_client_in_background
 
     runner.task_runner(config)  # a missing extra stops here, before a server starts
     collector.freeze_imports()  # the modules are loaded: the collector need not walk them again
@@ -183,6 +184,7 @@ def _run(
     phase = "before the run started; nothing was written"
     try:
         with interrupts.handling_signals(keep=lambda: server.kept(config.prefect)):
+            import_client_in_background()  # off the first calls' path, while the server and the flow run start
             api = server.resolve(config.prefect)  # starts or reuses troupe's Prefect server ([prefect] server = auto)
             if not quiet:
                 err.print(escape(f"Prefect: {api.source}" + (f", UI at {api.url.removesuffix('/api')}" if api.url else "")), style="dim")
