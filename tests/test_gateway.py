@@ -126,7 +126,7 @@ def test_client_errors_raise_at_once(gateway: LLMGateway, fake: FakeOpenAI, stat
     assert fake.calls == 1
 
 
-def test_refusal_and_truncation_raise_and_are_not_cached(gateway: LLMGateway, fake: FakeOpenAI, config) -> None:
+def test_refusal_and_truncation_raise_are_not_cached_and_are_accounted(gateway: LLMGateway, fake: FakeOpenAI, config) -> None:
     fake.refuse_next()
     with pytest.raises(LLMRefusal):
         gateway.complete(MESSAGES)
@@ -134,6 +134,11 @@ def test_refusal_and_truncation_raise_and_are_not_cached(gateway: LLMGateway, fa
     with pytest.raises(LLMTruncated, match="raise \\[llm\\] max_tokens"):
         gateway.complete(MESSAGES)
     assert len(FileCallCache(config.cache.dir)) == 0
+    # Both replies were paid for: each is a call of the ledger (and so a row of llm_calls), with its tokens.
+    refused, truncated = gateway.ledger.records
+    assert (refused.finish_reason, truncated.finish_reason) == ("content_filter", "length")
+    assert not refused.cache_hit and not truncated.cache_hit and refused.attempts == truncated.attempts == 1
+    assert refused.prompt_tokens > 0 and truncated.completion_tokens > 0
 
 
 def test_replies_are_read_from_their_json_whatever_its_content_type(gateway: LLMGateway) -> None:
@@ -143,7 +148,8 @@ def test_replies_are_read_from_their_json_whatever_its_content_type(gateway: LLM
     endpoint = _Endpoint(client=None, limiter=None, secret=None, label="endpoint")  # type: ignore[arg-type]
     reply = {"model": "m", "choices": [{"message": {"content": "Hi."}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 3}}
     assert gateway._raw(reply, endpoint, 10) == gateway._raw(json.dumps(reply), endpoint, 10)
-    assert gateway._raw(reply, endpoint, 10).usage.prompt_tokens == 3
+    raw, fault = gateway._raw(reply, endpoint, 10)
+    assert raw.text == "Hi." and raw.usage.prompt_tokens == 3 and fault is None
     for broken in ("<html>Bad gateway</html>", {"choices": []}, {"choices": ["text"]}):
         with pytest.raises(LLMUnavailable, match="no choices"):
             gateway._raw(broken, endpoint, 10)

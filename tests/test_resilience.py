@@ -95,7 +95,9 @@ def test_a_truncated_reply_is_resampled_and_never_cached(gateway: LLMGateway, fa
     result = gateway.structured(MESSAGES, Answer, purpose="survey")
     assert isinstance(result.value, Answer)
     assert fake.calls == 2
-    assert _purposes(gateway) == ["survey:resample1"]  # the cut-off reply is no usable record
+    # The cut-off reply is accounted (its tokens were paid for) but not cached; the resample is the answer.
+    assert _purposes(gateway) == ["survey", "survey:resample1"]
+    assert [r.finish_reason for r in gateway.ledger.records] == ["length", "stop"]
     assert len(FileCallCache(config.cache.dir)) == 1
 
 

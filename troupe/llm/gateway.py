@@ -340,7 +340,10 @@ class LLMGateway:
         future: asyncio.Future[RawResponse] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            raw, attempts = await self._call(request)
+            raw, attempts, fault = await self._call(request)
+            if fault is not None:  # a reply paid for but unusable (cut off, refused, empty): accounted, never cached
+                self._record(key, request, raw, started, cache_hit=False, attempts=attempts, purpose=purpose)
+                raise fault
             self.cache.put(key, raw.model_dump(mode="json"))
             future.set_result(raw)
         except BaseException as exc:
@@ -448,8 +451,13 @@ class LLMGateway:
             reraise=True,
         )
 
-    async def _call(self, request: ChatRequest) -> tuple[RawResponse, int]:
-        """Call the endpoint with retries on transient faults; raise a typed error otherwise."""
+    async def _call(self, request: ChatRequest) -> tuple[RawResponse, int, LLMError | None]:
+        """Call the endpoint with retries on transient faults: the reply, the attempts and what makes it unusable.
+
+        A reply that came back but cannot be used (cut off, refused, empty) is returned with its
+        typed error rather than raised, so that its tokens are accounted before the error surfaces.
+        Other faults raise a typed error.
+        """
         openai = _openai()
         endpoint = await self._endpoint()
         body: dict[str, Any] = {
@@ -501,9 +509,9 @@ class LLMGateway:
             raise LLMBadRequest(
                 f"{endpoint.label}: {self._describe(exc, endpoint)}; check [llm] model and the request parameters"
             ) from None
-        raw = self._raw(completion, endpoint, request.max_tokens)
+        raw, fault = self._raw(completion, endpoint, request.max_tokens)
         endpoint.limiter.settle_tokens(estimate, raw.usage.prompt_tokens + raw.usage.completion_tokens)
-        return raw, attempts
+        return raw, attempts, fault
 
     @staticmethod
     def _read_timeout(request: ChatRequest, endpoint: _Endpoint) -> float | openai.NotGiven:
@@ -528,8 +536,8 @@ class LLMGateway:
 
             await asyncio.to_thread(lambda: ensure_server(self.config.local, grace_s=1.0))
 
-    def _raw(self, completion: Any, endpoint: _Endpoint, max_tokens: int) -> RawResponse:
-        """The reply's text, finish reason and usage, from the endpoint's decoded JSON; faults as typed errors."""
+    def _raw(self, completion: Any, endpoint: _Endpoint, max_tokens: int) -> tuple[RawResponse, LLMError | None]:
+        """The reply's text, finish reason and usage from the endpoint's decoded JSON, and what makes it unusable."""
         if isinstance(completion, str):  # JSON sent as another content type comes back as text
             try:
                 completion = json.loads(completion)
@@ -540,25 +548,24 @@ class LLMGateway:
             raise LLMUnavailable(f"{endpoint.label}: the reply had no choices; retry later")
         choice = choices[0]
         message = choice.get("message") or {}
-        finish_reason = choice.get("finish_reason")
-        if message.get("refusal") or finish_reason == "content_filter":
-            raise LLMRefusal(
-                f"{endpoint.label}: the model refused ({message.get('refusal') or 'content filter'}); rephrase the stimulus"
-            )
-        if finish_reason == "length":
-            raise LLMTruncated(
-                f"{endpoint.label}: the reply was cut off at max_tokens={max_tokens}; raise [llm] max_tokens"
-            )
         content = message.get("content")
-        if not content or not isinstance(content, str):
-            raise LLMError(f"{endpoint.label}: the reply was empty; retry, or use another model")
         usage = completion.get("usage") or {}
-        return RawResponse(
-            text=content,
-            finish_reason=finish_reason or "stop",
+        raw = RawResponse(
+            text=content if isinstance(content, str) else "",
+            finish_reason=choice.get("finish_reason") or "stop",
             usage=Usage(prompt_tokens=usage.get("prompt_tokens") or 0, completion_tokens=usage.get("completion_tokens") or 0),
             model=completion.get("model") or "",
         )
+        fault: LLMError | None = None
+        if message.get("refusal") or raw.finish_reason == "content_filter":
+            fault = LLMRefusal(
+                f"{endpoint.label}: the model refused ({message.get('refusal') or 'content filter'}); rephrase the stimulus"
+            )
+        elif raw.finish_reason == "length":
+            fault = LLMTruncated(f"{endpoint.label}: the reply was cut off at max_tokens={max_tokens}; raise [llm] max_tokens")
+        elif not raw.text:
+            fault = LLMError(f"{endpoint.label}: the reply was empty; retry, or use another model")
+        return raw, fault
 
     @staticmethod
     def _describe(exc: BaseException, endpoint: _Endpoint) -> str:
