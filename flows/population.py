@@ -37,7 +37,7 @@ from troupe.population import PopulationError, PopulationSpec, parse_spec, sampl
 from troupe.profiling import PROFILE_FILE, population_dir, profile
 from troupe.run_key import code_digest, keyed_config
 
-from .stages import Book, Run, _cached, _emit_replayed, _windowed
+from .stages import Book, Run, _cached, _windowed, report_calls
 
 class _Keys:
     """What every task of the stage shares: the keyed settings, where things go, the code digest."""
@@ -52,10 +52,11 @@ class _Keys:
 def _book_calls(run: Run, book: Book, future: PrefectFuture[Any], name: str, calls: list[Any]) -> None:
     """Count a finished task; a cached one gets its calls part written from its result (as replayed calls)."""
     book.task_runs += 1
-    if _cached(future):
+    cached = _cached(future)
+    calls = replayed(calls) if cached else calls
+    report_calls(run, calls, cached)
+    if cached:
         book.tasks_cached += 1
-        calls = replayed(calls)
-        _emit_replayed(calls)
         write_tables(run.root, run.run_id, name, {"llm_calls": calls_table(calls)})
     book.add({"llm_calls": name})
 

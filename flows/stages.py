@@ -118,9 +118,16 @@ def _cached(future: PrefectFuture[Any]) -> bool:
     return future.state.name == "Cached"
 
 
-def _emit_replayed(calls: list[CallRecord]) -> None:
-    for call in calls:
-        progress.emit_call(call)
+def report_calls(run: Run, calls: list[CallRecord], cached: bool) -> None:
+    """Show a finished task's calls to progress displays when this process did not see them made.
+
+    The gateway reports each call where it is made: here on the thread runner. A task answered
+    from Prefect's cache made none (its calls are replayed as cache hits), and on a Dask or Ray
+    runner the calls were made in a worker process, whose reports do not reach this one.
+    """
+    if cached or run.config.pipeline.runner != "threads":
+        for call in calls:
+            progress.emit_call(call)
 
 
 # ----- personas -----
@@ -269,8 +276,8 @@ class _Shard:
                 return self._submit_step(refresh=True)
             self.retried = False
             calls = replayed(result.calls) if cached else None
+            report_calls(stage.run, calls if cached else result.calls, cached)
             if cached:
-                _emit_replayed(calls or [])
                 stage.write_missing(self.part, lambda: step_tables(result, self.before, calls))
                 if stage.run.config.simulation.transcript:
                     for world, total in zip(result.worlds, (stage.specs[self.plans[i].spec].steps for i in self.active)):
@@ -287,8 +294,8 @@ class _Shard:
             self.retried = True
             return self._submit_extraction(refresh=True)
         calls = replayed(result.calls) if cached else None
+        report_calls(stage.run, calls if cached else result.calls, cached)
         if cached:
-            _emit_replayed(calls or [])
             stage.write_missing(self.part, lambda: extraction_tables(result, stage.fields, calls))
         book.add({d: self.part for d in ("extractions", "llm_calls", "failures")})
         self._label("extractions")
@@ -384,9 +391,9 @@ def survey_done(run: Run, book: Book, text: str, cached: bool, name: str, retrie
     result = SurveyResult.model_validate_json(text)
     if cached and result.failures and not retried:
         return False
+    calls = replayed(result.calls) if cached else result.calls
+    report_calls(run, calls, cached)
     if cached:
-        calls = replayed(result.calls)
-        _emit_replayed(calls)
         for dataset, table in survey_tables(result, calls).items():
             if not part_path(run.root, run.run_id, dataset, name).is_file():
                 write_tables(run.root, run.run_id, name, {dataset: table})
@@ -413,10 +420,11 @@ def categories_stage(run: Run, book: Book) -> int:
     future = configured(normalize_answers_task, run.config).submit(parts, block.categories, settings, name, code, runtime)
     result = NormalizedAnswers.model_validate_json(future.result())
     book.task_runs += 1
-    if _cached(future):
+    cached = _cached(future)
+    calls = replayed(result.calls) if cached else result.calls
+    report_calls(run, calls, cached)
+    if cached:
         book.tasks_cached += 1
-        calls = replayed(result.calls)
-        _emit_replayed(calls)
         for dataset, table in normalized_tables(result, calls).items():
             if not part_path(run.root, run.run_id, dataset, name).is_file():
                 write_tables(run.root, run.run_id, name, {dataset: table})

@@ -12,6 +12,7 @@ extra installs both and a missing one fails.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import signal
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -69,6 +71,20 @@ def dataset_files(root: Path) -> dict[str, pa.Table]:
     return tables
 
 
+@contextlib.contextmanager
+def progress_calls(counts: list[int]) -> Iterator[None]:
+    """Append to counts the paid calls that progress events reported while the block ran."""
+    from troupe import progress
+
+    seen = [0]
+    unsubscribe = progress.subscribe(lambda e: seen.__setitem__(0, seen[0] + (e.kind == "call" and not e.data["cache_hit"])))
+    try:
+        yield
+    finally:
+        unsubscribe()
+        counts.append(seen[0])
+
+
 def test_a_missing_extra_fails_the_cluster_tests_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "prefect_ray", None)  # find_spec answers None, as when not installed
     monkeypatch.setenv("CI", "true")
@@ -97,12 +113,16 @@ def test_a_local_cluster_writes_the_same_datasets_as_threads(
     require_extra(module, runner_name)
     fake.latency_s = 0.2
     settings = {"shard_size": shard_size, "max_workers": 8}
-    threads = run_scenario(fake, tmp_path / "threads", runner="threads", concurrency=2, **settings)
+    shown: list[int] = []  # paid calls the progress display saw, per run: on a cluster they are made in the workers
+    with progress_calls(shown):
+        threads = run_scenario(fake, tmp_path / "threads", runner="threads", concurrency=2, **settings)
     calls, peak = fake.calls, fake.peak_concurrency
     fake.reset()
     fake.latency_s = 0.2
-    cluster = run_scenario(fake, tmp_path / runner_name, runner=runner_name, cluster_workers=2, concurrency=2, **settings)
+    with progress_calls(shown):
+        cluster = run_scenario(fake, tmp_path / runner_name, runner=runner_name, cluster_workers=2, concurrency=2, **settings)
     assert fake.calls == calls > 0  # separate caches: the cluster run paid for every call again
+    assert shown == [calls, calls]
     assert peak == 2 and fake.peak_concurrency <= 2  # the limit held across the two worker processes
     assert threads["status"] == cluster["status"] == "completed"
     assert threads["task_runs"] == cluster["task_runs"]
