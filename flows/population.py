@@ -25,7 +25,7 @@ from prefect import Task
 from prefect.futures import PrefectFuture
 
 from tasks.options import configured, runtime_of
-from tasks.parts import part_name, replayed, write_tables
+from tasks.parts import part_name, write_tables
 from tasks.population import GenerationResult, SpecResult, diversify_task, generate_shard_task, population_spec_task
 from troupe import progress
 from troupe.agent.persona import Persona
@@ -37,7 +37,7 @@ from troupe.population import PopulationError, PopulationSpec, parse_spec, sampl
 from troupe.profiling import PROFILE_FILE, population_dir, profile
 from troupe.run_key import code_digest, keyed_config
 
-from .stages import Book, Run, _cached, _windowed, report_calls
+from .stages import Book, Run, _cached, _windowed, task_calls
 
 class _Keys:
     """What every task of the stage shares: the keyed settings, where things go, the code digest."""
@@ -53,8 +53,7 @@ def _book_calls(run: Run, book: Book, future: PrefectFuture[Any], name: str, cal
     """Count a finished task; a cached one gets its calls part written from its result (as replayed calls)."""
     book.task_runs += 1
     cached = _cached(future)
-    calls = replayed(calls) if cached else calls
-    report_calls(run, calls, cached)
+    calls = task_calls(run, calls, cached)
     if cached:
         book.tasks_cached += 1
         write_tables(run.root, run.run_id, name, {"llm_calls": calls_table(calls)})

@@ -118,16 +118,19 @@ def _cached(future: PrefectFuture[Any]) -> bool:
     return future.state.name == "Cached"
 
 
-def report_calls(run: Run, calls: list[CallRecord], cached: bool) -> None:
-    """Show a finished task's calls to progress displays when this process did not see them made.
+def task_calls(run: Run, calls: list[CallRecord], cached: bool) -> list[CallRecord]:
+    """A finished task's calls as the run books them, shown to progress displays when this process did not see them made.
 
-    The gateway reports each call where it is made: here on the thread runner. A task answered
-    from Prefect's cache made none (its calls are replayed as cache hits), and on a Dask or Ray
-    runner the calls were made in a worker process, whose reports do not reach this one.
+    A task answered from Prefect's cache made no call: its calls are replayed as cache hits. The
+    gateway reports each call where it is made: here on the thread runner, but on a Dask or Ray
+    runner in a worker process, whose reports do not reach this one.
     """
+    if cached:
+        calls = replayed(calls)
     if cached or run.config.pipeline.runner != "threads":
         for call in calls:
             progress.emit_call(call)
+    return calls
 
 
 # ----- personas -----
@@ -275,8 +278,7 @@ class _Shard:
                 self.retried = True  # a cached result with failed items: run them again
                 return self._submit_step(refresh=True)
             self.retried = False
-            calls = replayed(result.calls) if cached else None
-            report_calls(stage.run, calls if cached else result.calls, cached)
+            calls = task_calls(stage.run, result.calls, cached)
             if cached:
                 stage.write_missing(self.part, lambda: step_tables(result, self.before, calls))
                 if stage.run.config.simulation.transcript:
@@ -293,8 +295,7 @@ class _Shard:
         if cached and result.failures and not self.retried:
             self.retried = True
             return self._submit_extraction(refresh=True)
-        calls = replayed(result.calls) if cached else None
-        report_calls(stage.run, calls if cached else result.calls, cached)
+        calls = task_calls(stage.run, result.calls, cached)
         if cached:
             stage.write_missing(self.part, lambda: extraction_tables(result, stage.fields, calls))
         book.add({d: self.part for d in ("extractions", "llm_calls", "failures")})
@@ -391,8 +392,7 @@ def survey_done(run: Run, book: Book, text: str, cached: bool, name: str, retrie
     result = SurveyResult.model_validate_json(text)
     if cached and result.failures and not retried:
         return False
-    calls = replayed(result.calls) if cached else result.calls
-    report_calls(run, calls, cached)
+    calls = task_calls(run, result.calls, cached)
     if cached:
         for dataset, table in survey_tables(result, calls).items():
             if not part_path(run.root, run.run_id, dataset, name).is_file():
@@ -421,8 +421,7 @@ def categories_stage(run: Run, book: Book) -> int:
     result = NormalizedAnswers.model_validate_json(future.result())
     book.task_runs += 1
     cached = _cached(future)
-    calls = replayed(result.calls) if cached else result.calls
-    report_calls(run, calls, cached)
+    calls = task_calls(run, result.calls, cached)
     if cached:
         book.tasks_cached += 1
         for dataset, table in normalized_tables(result, calls).items():

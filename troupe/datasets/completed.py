@@ -15,8 +15,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
-
-
 STAGING = ".staging"  # as in .io, which is not imported here: it loads polars
 
 
